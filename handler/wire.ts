@@ -1,0 +1,202 @@
+/**
+ * The wire schema: the job input (FunctionRequest) and output (FunctionResponse).
+ *
+ * The one module the handler and the SDK share. It is a superset of RunPod's Python
+ * remote-execution protocol, so jobs from RunPod's Python SDK run unchanged; Ferry adds the
+ * `msgpack` serialization format and a few optional fields (marked "Ferry" below). Unknown keys
+ * are ignored (zod strips them), and a failed validation becomes a readable one-line message.
+ */
+import { z } from "zod";
+
+export const SERIALIZATION_FORMATS = ["cloudpickle", "json", "msgpack"] as const;
+export type SerializationFormat = (typeof SERIALIZATION_FORMATS)[number];
+
+/** `execution_type: "destroy"` (Ferry) drops the class instance named by `instance_id`. */
+export const EXECUTION_TYPES = ["function", "class", "destroy"] as const;
+export type ExecutionType = (typeof EXECUTION_TYPES)[number];
+
+/** Optional lists and maps may arrive as null from other clients; null means "not given". */
+const list = <T extends z.ZodTypeAny>(item: T) =>
+  z
+    .array(item)
+    .nullish()
+    .transform((v) => v ?? []);
+const record = <T extends z.ZodTypeAny>(value: T) =>
+  z
+    .record(z.string(), value)
+    .nullish()
+    .transform((v) => v ?? {});
+const optionalString = z
+  .string()
+  .nullish()
+  .transform((v) => v ?? undefined);
+
+export const FunctionRequestSchema = z
+  .object({
+    execution_type: z.enum(EXECUTION_TYPES).default("function"),
+    function_name: optionalString,
+    function_code: optionalString,
+    class_name: optionalString,
+    class_code: optionalString,
+    method_name: z
+      .string()
+      .min(1)
+      .nullish()
+      .transform((v) => v ?? "__call__"),
+    instance_id: optionalString,
+    create_new_instance: z
+      .boolean()
+      .nullish()
+      .transform((v) => v ?? true),
+    /** cloudpickle and msgpack: one base64 string per item. json: the values themselves. */
+    args: list(z.unknown()),
+    kwargs: record(z.unknown()),
+    constructor_args: list(z.unknown()),
+    constructor_kwargs: record(z.unknown()),
+    dependencies: list(z.string()),
+    system_dependencies: list(z.string()),
+    accelerate_downloads: z
+      .boolean()
+      .nullish()
+      .transform((v) => v ?? true),
+    hf_models_to_cache: list(z.string()),
+    serialization_format: z
+      .enum(SERIALIZATION_FORMATS)
+      .nullish()
+      .transform((v) => v ?? "cloudpickle"),
+    /** Relative path -> Python source, put on sys.path for the call. */
+    modules: record(z.string()),
+    /** Ferry: per-job timeout for the Python call; the worker default applies when absent. */
+    timeout_ms: z.number().int().positive().max(86_400_000).nullish().transform((v) => v ?? undefined),
+    /** Ferry: for generator calls, also return every yielded value in `result`. */
+    return_aggregate_stream: z
+      .boolean()
+      .nullish()
+      .transform((v) => v ?? false),
+  })
+  .superRefine((req, ctx) => {
+    const need = (field: "function_name" | "class_name" | "instance_id", why: string) => {
+      if (!req[field]) ctx.addIssue({ code: "custom", path: [field], message: `is required ${why}` });
+    };
+    if (req.execution_type === "function") need("function_name", 'when execution_type is "function"');
+    if (req.execution_type === "class") need("class_name", 'when execution_type is "class"');
+    if (req.execution_type === "destroy") need("instance_id", 'when execution_type is "destroy"');
+    if (req.serialization_format !== "json") {
+      const base64Items = (field: "args" | "constructor_args", items: unknown[]) =>
+        items.forEach((item, i) => {
+          if (typeof item !== "string")
+            ctx.addIssue({
+              code: "custom",
+              path: [field, i],
+              message: `must be a base64 string under serialization_format "${req.serialization_format}"`,
+            });
+        });
+      const base64Values = (field: "kwargs" | "constructor_kwargs", values: Record<string, unknown>) =>
+        Object.entries(values).forEach(([key, item]) => {
+          if (typeof item !== "string")
+            ctx.addIssue({
+              code: "custom",
+              path: [field, key],
+              message: `must be a base64 string under serialization_format "${req.serialization_format}"`,
+            });
+        });
+      base64Items("args", req.args);
+      base64Items("constructor_args", req.constructor_args);
+      base64Values("kwargs", req.kwargs);
+      base64Values("constructor_kwargs", req.constructor_kwargs);
+    }
+  });
+
+/** The request as the client writes it (defaults optional). */
+export type FunctionRequestInput = z.input<typeof FunctionRequestSchema>;
+/** The request after validation (defaults filled in). */
+export type FunctionRequest = z.output<typeof FunctionRequestSchema>;
+
+export const InstanceInfoSchema = z.object({
+  class_name: z.string(),
+  created_at: z.string(),
+  method_calls: z.number().int(),
+  last_used: z.string(),
+  /** Ferry: this job constructed the instance. */
+  created: z.boolean().optional(),
+  /** Ferry: the instance was constructed again because this worker did not hold it. */
+  rebuilt: z.boolean().optional(),
+});
+export type InstanceInfo = z.infer<typeof InstanceInfoSchema>;
+
+export const GpuInfoSchema = z.object({
+  index: z.number().int(),
+  name: z.string(),
+  memory_total_mib: z.number().nullable(),
+  memory_used_mib: z.number().nullable(),
+  driver_version: z.string().nullable(),
+  compute_cap: z.string().nullable(),
+});
+export type GpuInfo = z.infer<typeof GpuInfoSchema>;
+
+export const TimingsSchema = z.object({
+  queue_ms: z.number().optional(),
+  validate_ms: z.number().optional(),
+  install_ms: z.number().optional(),
+  model_download_ms: z.number().optional(),
+  execute_ms: z.number().optional(),
+  total_ms: z.number().optional(),
+});
+export type Timings = z.infer<typeof TimingsSchema>;
+
+export const FunctionResponseSchema = z.object({
+  success: z.boolean(),
+  /** cloudpickle / msgpack: base64 of the serialized result. */
+  result: z.string().nullish(),
+  /** json format: the result itself. */
+  json_result: z.unknown().optional(),
+  /** Message and traceback. */
+  error: z.string().nullish(),
+  /** Ferry: the Python exception class, or a worker category (Timeout, Cancelled, ...). */
+  error_type: z.string().nullish(),
+  stdout: z.string().nullish(),
+  instance_id: z.string().nullish(),
+  instance_info: InstanceInfoSchema.nullish(),
+  /** Ferry: how many values a generator call streamed. */
+  stream_count: z.number().int().optional(),
+  /** Ferry: where the time went. */
+  timings: TimingsSchema.optional(),
+  /** Ferry: worker, GPU, dependency and model reports. */
+  details: z.record(z.string(), z.unknown()).optional(),
+});
+export type FunctionResponse = z.infer<typeof FunctionResponseSchema>;
+
+/**
+ * Items a Ferry worker streams for a job: a live log line, or one value a generator yielded
+ * (encoded like `result`: base64 for cloudpickle/msgpack, the value itself for json).
+ */
+export type StreamItem = { log: LogLine } | { value: unknown };
+export interface LogLine {
+  /** "stdout", "stderr" or "log" (a logging record) of the user code; "worker" for the worker's own progress. */
+  stream: "stdout" | "stderr" | "log" | "worker";
+  line: string;
+  job_id?: string;
+}
+
+/** "args[0]: must be a base64 string ...; function_name: is required ..." */
+export function formatValidationError(error: z.ZodError, prefix = ""): string {
+  const parts = error.issues.slice(0, 10).map((issue) => {
+    const path = issue.path.map((p, i) => (typeof p === "number" ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join("");
+    const where = prefix ? (path ? `${prefix}.${path}` : prefix) : path || "input";
+    return `${where}: ${issue.message}`;
+  });
+  if (error.issues.length > 10) parts.push(`(${error.issues.length - 10} more problems)`);
+  return parts.join("; ");
+}
+
+export type ParseResult = { ok: true; request: FunctionRequest } | { ok: false; error: string };
+
+export function parseFunctionRequest(input: unknown): ParseResult {
+  if (input === null || typeof input !== "object" || Array.isArray(input)) {
+    const got = input === null ? "null" : Array.isArray(input) ? "an array" : typeof input;
+    return { ok: false, error: `Invalid job input: expected an object (a FunctionRequest), got ${got}` };
+  }
+  const parsed = FunctionRequestSchema.safeParse(input);
+  if (!parsed.success) return { ok: false, error: `Invalid job input: ${formatValidationError(parsed.error)}` };
+  return { ok: true, request: parsed.data };
+}
