@@ -1,0 +1,476 @@
+/**
+ * The Python execution engine: one persistent Python child (handler/python/runner.py) and the
+ * calls in flight on it.
+ *
+ * The child lives as long as the worker so that imported modules, loaded models and class
+ * instances persist between jobs. Calls and their answers travel as frames over fds 3 and 4;
+ * the child's stdout and stderr are logged as the worker's own output, and the last stderr
+ * lines are kept to explain a death. When the child dies, every call on it is answered
+ * (never left hanging) and a new child starts at once.
+ *
+ * The child is started with node:child_process rather than the logged subprocess utility:
+ * that utility is for commands that run to an end, while this process needs two extra duplex
+ * pipes and lives for the worker's lifetime.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { EventEmitter } from "node:events";
+import type { Writable, Readable } from "node:stream";
+import type { Logger } from "../logger.ts";
+import { silentLogger } from "../logger.ts";
+import { childEnvironment } from "../secrets.ts";
+import type { FunctionRequest, FunctionResponse } from "../wire.ts";
+import { encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
+
+export interface EngineOptions {
+  /** Interpreter that runs the child. */
+  python: string;
+  runnerPath?: string;
+  /** Environment of the child; the worker's API keys are removed from it. */
+  env?: NodeJS.ProcessEnv;
+  logger?: Logger;
+  /** After a cancel or timeout, how long the call gets to stop before the child is killed. */
+  cancelGraceMs?: number;
+  startTimeoutMs?: number;
+}
+
+export interface ChildInfo {
+  pid: number;
+  python: string;
+  executable: string;
+  cloudpickle: boolean;
+}
+
+export interface LiveLogLine {
+  stream: "stdout" | "stderr" | "log";
+  line: string;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  onLog?: (line: LiveLogLine) => void;
+  /** A yielded value, encoded like `result` (base64 text, or the JSON value itself for json). */
+  onValue?: (value: unknown, index: number) => void;
+}
+
+export type CallOutcome = FunctionResponse & { error_traceback?: string };
+
+export interface RequirementCheck {
+  requirement: string;
+  name: string | null;
+  installed_version: string | null;
+  satisfied: boolean;
+  marker_applies: boolean;
+  error?: string;
+}
+
+/** The part of a FunctionRequest the child needs. */
+export type EngineJob = Pick<
+  FunctionRequest,
+  | "execution_type"
+  | "function_name"
+  | "function_code"
+  | "class_name"
+  | "class_code"
+  | "method_name"
+  | "instance_id"
+  | "create_new_instance"
+  | "args"
+  | "kwargs"
+  | "constructor_args"
+  | "constructor_kwargs"
+  | "serialization_format"
+  | "modules"
+  | "return_aggregate_stream"
+>;
+
+const STDERR_TAIL_LINES = 30;
+
+interface PendingCall {
+  id: number;
+  format: EngineJob["serialization_format"];
+  resolve: (outcome: CallOutcome) => void;
+  options: CallOptions;
+  cancel?: { reason: "Timeout" | "Cancelled"; message: string };
+  timers: NodeJS.Timeout[];
+  detach: () => void;
+}
+
+interface PendingRpc {
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+class Child {
+  readonly process: ChildProcess;
+  readonly calls = new Map<number, PendingCall>();
+  readonly rpcs = new Map<number, PendingRpc>();
+  readonly stderrTail: string[] = [];
+  readonly ready: Promise<ChildInfo>;
+  info?: ChildInfo;
+  alive = true;
+  /** Set when the worker killed it on purpose (a call that did not stop). */
+  killedByWorker = false;
+  private markReady!: (info: ChildInfo) => void;
+  private failReady!: (error: Error) => void;
+
+  constructor(process: ChildProcess) {
+    this.process = process;
+    this.ready = new Promise((resolve, reject) => {
+      this.markReady = resolve;
+      this.failReady = reject;
+    });
+    this.ready.catch(() => undefined);
+  }
+
+  get input(): Writable {
+    return this.process.stdio[3] as Writable;
+  }
+
+  get output(): Readable {
+    return this.process.stdio[4] as Readable;
+  }
+
+  setReady(info: ChildInfo): void {
+    this.info = info;
+    this.markReady(info);
+  }
+
+  setFailed(error: Error): void {
+    this.failReady(error);
+  }
+
+  send(frame: Frame): void {
+    if (!this.alive) return;
+    // A write to a child that just died fails with EPIPE; its calls are answered by the exit path.
+    this.input.write(encodeFrame(frame), () => undefined);
+  }
+
+  rememberStderr(line: string): void {
+    this.stderrTail.push(line);
+    if (this.stderrTail.length > STDERR_TAIL_LINES) this.stderrTail.shift();
+  }
+}
+
+function defaultRunnerPath(): string {
+  // Bundled: dist/handler.mjs beside dist/python/. From source: handler/engine/ beside handler/python/.
+  const candidates = [new URL("./python/runner.py", import.meta.url), new URL("../python/runner.py", import.meta.url)];
+  for (const candidate of candidates) {
+    const path = fileURLToPath(candidate);
+    if (existsSync(path)) return path;
+  }
+  throw new Error("Ferry's Python runner (python/runner.py) was not found beside the worker");
+}
+
+function forEachLine(stream: Readable | null, onLine: (line: string) => void): void {
+  if (!stream) return;
+  let partial = "";
+  stream.setEncoding("utf8");
+  stream.on("data", (text: string) => {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop() ?? "";
+    for (const line of lines) onLine(line);
+  });
+  stream.on("end", () => {
+    if (partial) onLine(partial);
+    partial = "";
+  });
+}
+
+export class PythonEngine extends EventEmitter {
+  readonly python: string;
+  private readonly runnerPath: string;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly logger: Logger;
+  private readonly cancelGraceMs: number;
+  private readonly startTimeoutMs: number;
+  private child?: Child;
+  private nextId = 1;
+  private stopping = false;
+  /** How many times a child died or was replaced. */
+  restarts = 0;
+
+  constructor(options: EngineOptions) {
+    super();
+    this.python = options.python;
+    this.runnerPath = options.runnerPath ?? defaultRunnerPath();
+    this.env = childEnvironment(options.env ?? process.env);
+    this.logger = options.logger ?? silentLogger();
+    this.cancelGraceMs = options.cancelGraceMs ?? Number(process.env.FERRY_CANCEL_GRACE_MS ?? 3000);
+    this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  }
+
+  /** Starts the child (if none is running) and waits until it answers. */
+  async start(): Promise<ChildInfo> {
+    this.stopping = false;
+    return this.liveChild().ready;
+  }
+
+  get childInfo(): ChildInfo | undefined {
+    return this.child?.info;
+  }
+
+  get callsInFlight(): number {
+    return this.child?.calls.size ?? 0;
+  }
+
+  private liveChild(): Child {
+    if (this.child?.alive) return this.child;
+    this.child = this.spawnChild();
+    return this.child;
+  }
+
+  private spawnChild(): Child {
+    const proc = spawn(this.python, ["-u", this.runnerPath], {
+      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+      env: { ...this.env, PYTHONUNBUFFERED: "1", FERRY_IN_FD: "3", FERRY_OUT_FD: "4" },
+    });
+    const child = new Child(proc);
+    const decoder = new FrameDecoder();
+    const startTimer = setTimeout(() => {
+      child.setFailed(new Error(`the Python runner did not start within ${this.startTimeoutMs} ms`));
+      proc.kill("SIGKILL");
+    }, this.startTimeoutMs);
+    child.ready.then(
+      () => clearTimeout(startTimer),
+      () => clearTimeout(startTimer),
+    );
+
+    child.output.on("data", (chunk: Buffer) => {
+      let frames: Frame[];
+      try {
+        frames = decoder.push(chunk);
+      } catch (error) {
+        this.logger.error({ err: error }, "unreadable frame from the Python child; restarting it");
+        child.killedByWorker = true;
+        proc.kill("SIGKILL");
+        return;
+      }
+      for (const frame of frames) this.onFrame(child, frame);
+    });
+    forEachLine(proc.stdout, (line) => this.logger.info({ stream: "python-stdout" }, line));
+    forEachLine(proc.stderr, (line) => {
+      child.rememberStderr(line);
+      this.logger.info({ stream: "python-stderr" }, line);
+    });
+    proc.on("error", (error) => {
+      this.logger.error({ err: error, python: this.python }, "could not start the Python child");
+      child.setFailed(new Error(`could not start ${this.python}: ${error.message}`));
+    });
+    proc.on("close", (code, signal) => this.onChildExit(child, code, signal));
+    return child;
+  }
+
+  private onFrame(child: Child, frame: Frame): void {
+    switch (frame.t) {
+      case "ready": {
+        const info: ChildInfo = {
+          pid: Number(frame.pid),
+          python: String(frame.python),
+          executable: String(frame.executable),
+          cloudpickle: Boolean(frame.cloudpickle),
+        };
+        this.logger.info({ pid: info.pid, python: info.python, executable: info.executable }, "Python child ready");
+        child.setReady(info);
+        return;
+      }
+      case "log": {
+        const call = child.calls.get(Number(frame.id));
+        call?.options.onLog?.({ stream: frame.stream as LiveLogLine["stream"], line: String(frame.line) });
+        return;
+      }
+      case "yield": {
+        const call = child.calls.get(Number(frame.id));
+        if (!call) return;
+        // json values travel as JSON text (exactly what json.dumps accepted); the others as base64 text.
+        const value = call.format === "json" ? JSON.parse(String(frame.value)) : frame.value;
+        call.options.onValue?.(value, Number(frame.index));
+        return;
+      }
+      case "result": {
+        const call = child.calls.get(Number(frame.id));
+        if (!call) return;
+        this.finish(child, call, toOutcome(frame.response as Record<string, unknown>));
+        return;
+      }
+      case "reply": {
+        const rpc = child.rpcs.get(Number(frame.id));
+        if (!rpc) return;
+        child.rpcs.delete(Number(frame.id));
+        if (frame.ok) rpc.resolve(frame.value);
+        else rpc.reject(new Error(String(frame.error)));
+        return;
+      }
+      default:
+        this.logger.warn({ frame: frame.t }, "unknown frame from the Python child");
+    }
+  }
+
+  private finish(child: Child, call: PendingCall, outcome: CallOutcome): void {
+    child.calls.delete(call.id);
+    for (const timer of call.timers) clearTimeout(timer);
+    call.detach();
+    call.resolve(outcome);
+  }
+
+  private onChildExit(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
+    child.alive = false;
+    child.setFailed(new Error(describeExit(code, signal, child.stderrTail)));
+    const expected = this.stopping && child.calls.size === 0;
+    if (!expected) {
+      this.restarts += 1;
+      this.logger.warn({ code, signal, callsLost: child.calls.size }, "the Python child exited");
+    }
+    for (const call of [...child.calls.values()]) {
+      this.finish(child, call, deathOutcome(call, code, signal, child, this.cancelGraceMs));
+    }
+    for (const rpc of child.rpcs.values()) rpc.reject(new Error(describeExit(code, signal, child.stderrTail)));
+    child.rpcs.clear();
+    this.emit("child-exit", { code, signal, expected });
+    if (!this.stopping && this.child === child) {
+      // Start the replacement now, so the next job does not pay for it.
+      this.child = this.spawnChild();
+      this.child.ready.catch((error: Error) => this.logger.error({ err: error.message }, "the replacement Python child failed to start"));
+    }
+  }
+
+  /** Runs one call. Never rejects: every failure comes back as an outcome with success false. */
+  async call(job: EngineJob, options: CallOptions = {}): Promise<CallOutcome> {
+    let child: Child;
+    try {
+      child = this.liveChild();
+      await child.ready;
+    } catch (error) {
+      return { success: false, error_type: "WorkerProcessDied", error: `The Python process is not available: ${(error as Error).message}`, stdout: "" };
+    }
+    if (options.signal?.aborted) return { success: false, error_type: "Cancelled", error: "Cancelled before it started", stdout: "" };
+    const id = this.nextId++;
+    return new Promise<CallOutcome>((resolve) => {
+      const onAbort = () => this.cancel(child, id, "Cancelled", "Cancelled by request");
+      const call: PendingCall = {
+        id,
+        format: job.serialization_format,
+        resolve,
+        options,
+        timers: [],
+        detach: () => options.signal?.removeEventListener("abort", onAbort),
+      };
+      child.calls.set(id, call);
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.timeoutMs !== undefined) {
+        const timeoutMs = options.timeoutMs;
+        call.timers.push(setTimeout(() => this.cancel(child, id, "Timeout", `Timed out after ${timeoutMs} ms`), timeoutMs));
+      }
+      child.send({ t: "call", id, job: job as unknown as Record<string, unknown> });
+    });
+  }
+
+  /** Interrupts a call; if it has not answered after the grace period, the child is replaced. */
+  private cancel(child: Child, id: number, reason: "Timeout" | "Cancelled", message: string): void {
+    const call = child.calls.get(id);
+    if (!call || call.cancel) return;
+    call.cancel = { reason, message };
+    child.send({ t: "cancel", id, reason, message });
+    call.timers.push(
+      setTimeout(() => {
+        if (!child.calls.has(id) || !child.alive) return;
+        this.logger.warn({ callId: id, graceMs: this.cancelGraceMs }, "call did not stop after its interrupt; replacing the Python child");
+        child.killedByWorker = true;
+        child.process.kill("SIGKILL");
+      }, this.cancelGraceMs),
+    );
+  }
+
+  private async rpc<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+    const child = this.liveChild();
+    await child.ready;
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      child.rpcs.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      child.send({ t: "rpc", id, method, params });
+    });
+  }
+
+  checkRequirements(requirements: string[]): Promise<RequirementCheck[]> {
+    return this.rpc("check_requirements", { requirements });
+  }
+
+  async invalidateImportCaches(): Promise<void> {
+    await this.rpc("invalidate_import_caches");
+  }
+
+  destroyInstance(instanceId: string): Promise<{ destroyed: boolean }> {
+    return this.rpc("destroy_instance", { instance_id: instanceId });
+  }
+
+  /** GPU memory as torch in the child sees it (`source: null` when torch is not loaded). */
+  gpuMemory(): Promise<Record<string, unknown>> {
+    return this.rpc("gpu_memory");
+  }
+
+  ping(): Promise<{ pong: boolean; calls: number; instances: number }> {
+    return this.rpc("ping");
+  }
+
+  /** Kills the child at once (its calls answer WorkerProcessDied); a new one starts. */
+  restartChild(reason: string): void {
+    const child = this.child;
+    if (!child?.alive) return;
+    this.logger.warn({ reason }, "restarting the Python child");
+    child.killedByWorker = true;
+    child.process.kill("SIGKILL");
+  }
+
+  /** Stops the child: closes its input so it exits on its own, then kills it if it lingers. */
+  async stop(timeoutMs = 5_000): Promise<void> {
+    this.stopping = true;
+    const child = this.child;
+    if (!child?.alive) return;
+    const exited = new Promise<void>((resolve) => child.process.once("close", () => resolve()));
+    child.input.end();
+    const timer = setTimeout(() => child.process.kill("SIGKILL"), timeoutMs);
+    await exited;
+    clearTimeout(timer);
+  }
+}
+
+function toOutcome(response: Record<string, unknown>): CallOutcome {
+  const { json_result_text, ...rest } = response;
+  const outcome = rest as unknown as CallOutcome;
+  if (typeof json_result_text === "string") outcome.json_result = JSON.parse(json_result_text);
+  return outcome;
+}
+
+function describeExit(code: number | null, signal: NodeJS.Signals | null, stderrTail: string[]): string {
+  const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+  const tail = stderrTail.filter((l) => l.trim()).slice(-12);
+  return tail.length ? `the Python process ${how}. Last lines of its stderr:\n${tail.join("\n")}` : `the Python process ${how}`;
+}
+
+function deathOutcome(call: PendingCall, code: number | null, signal: NodeJS.Signals | null, child: Child, graceMs: number): CallOutcome {
+  const lost = "Class instances held by this worker were lost; a new Python process has started.";
+  if (call.cancel) {
+    return {
+      success: false,
+      error_type: call.cancel.reason,
+      error: `${call.cancel.message}. The call did not stop within ${graceMs} ms of its interrupt, so the Python process was replaced. ${lost}`,
+      stdout: "",
+      details: { instances_lost: true, child_killed: true },
+    };
+  }
+  let hint = "";
+  if (signal === "SIGKILL" && !child.killedByWorker) {
+    hint = " SIGKILL from outside the worker usually means the kernel's out-of-memory killer: the process used more memory than the machine allows.";
+  } else if (signal === "SIGSEGV" || signal === "SIGABRT" || signal === "SIGBUS") {
+    hint = " A crash signal usually comes from native code (a C extension, a driver).";
+  }
+  return {
+    success: false,
+    error_type: "WorkerProcessDied",
+    error: `The Python process died while running this call: ${describeExit(code, signal, child.stderrTail)}${hint ? `\n${hint.trim()}` : ""}\n${lost}`,
+    stdout: "",
+    details: { exit_code: code, signal, instances_lost: true, stderr_tail: child.stderrTail.slice(-12) },
+  };
+}

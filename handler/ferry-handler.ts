@@ -1,0 +1,181 @@
+/**
+ * Ferry's job handler: one FunctionRequest in, one FunctionResponse out.
+ *
+ * validate -> prepare (dependencies and models, in parallel) -> execute (the Python engine)
+ * -> respond. It is an async generator for the worker runtime: live log lines and generator
+ * values are yielded as stream items while the call runs, and the FunctionResponse is its
+ * return value. A failed call keeps its message in `error`, which the runtime lifts to the job's
+ * top level so the job reads FAILED. Nothing here throws for a bad job: every failure becomes
+ * a response with `success: false` and an `error_type`.
+ */
+import type { Logger } from "./logger.ts";
+import { AsyncQueue } from "./async-queue.ts";
+import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
+import { checkModulePaths } from "./module-paths.ts";
+import { redactDeep } from "./secrets.ts";
+import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "./wire.ts";
+import type { JobHandler } from "./worker/types.ts";
+
+export interface PrepareContext {
+  logger: Logger;
+  signal: AbortSignal;
+  /** A progress line for the caller's live log. */
+  onLog: (line: string) => void;
+}
+
+export type DependencyRequest = Pick<FunctionRequest, "dependencies" | "system_dependencies" | "accelerate_downloads">;
+
+/** What the handler does after a call whose error text may be a CUDA fault. */
+export interface CudaFaultDecision {
+  restartChild: boolean;
+  /** Set when the worker should be replaced (`refresh_worker`); the reason is logged. */
+  refreshWorkerReason?: string;
+}
+
+export interface FerryHandlerOptions {
+  engine: PythonEngine;
+  /** Worker-level facts every response carries in `details.worker` (id, GPUs, Python). */
+  workerDetails: () => Record<string, unknown>;
+  installDependencies?: (request: DependencyRequest, ctx: PrepareContext) => Promise<unknown>;
+  cacheModels?: (models: string[], ctx: PrepareContext) => Promise<unknown>;
+  /** Consulted after every call; decides on restarts after fatal CUDA errors. */
+  onCallOutcome?: (outcome: CallOutcome) => CudaFaultDecision;
+  /** GPU memory in use after a call (only asked for when the worker has GPUs). */
+  gpuMemory?: () => Promise<unknown>;
+  /** Applies when the request names no `timeout_ms`. */
+  defaultTimeoutMs?: number;
+}
+
+type HandlerResult = FunctionResponse & { refresh_worker?: boolean };
+
+/** Errors from the preparation steps carry their category in `name`. */
+const PREPARATION_ERRORS = new Set(["DependencyInstallError", "DependencySpecError", "ModelDownloadError", "ModelSpecError"]);
+
+export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
+  return async function* ferryHandler(job, ctx): AsyncGenerator<StreamItem, HandlerResult> {
+    const started = performance.now();
+    const timings: Timings = {};
+    const since = (t: number) => Math.round((performance.now() - t) * 100) / 100;
+    const respond = (response: FunctionResponse, extra: Record<string, unknown> = {}): HandlerResult => {
+      timings.total_ms = since(started);
+      const details = { ...(response.details ?? {}), ...extra, worker: options.workerDetails() };
+      return redactDeep({ ...response, timings, details });
+    };
+
+    const parsed = parseFunctionRequest(job.input);
+    if (!parsed.ok) return respond({ success: false, error_type: "InvalidRequest", error: parsed.error, stdout: "" });
+    const request = parsed.request;
+    const modulesProblem = checkModulePaths(request.modules);
+    if (modulesProblem) return respond({ success: false, error_type: "InvalidRequest", error: `Invalid job input: ${modulesProblem}`, stdout: "" });
+    timings.validate_ms = since(started);
+
+    const stream = new AsyncQueue<StreamItem>();
+    const workerLine = (line: string) => {
+      ctx.logger.info(line);
+      stream.push({ log: { stream: "worker", line, job_id: job.id } });
+    };
+    const run = async (): Promise<HandlerResult> => {
+      const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine }, timings);
+      if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
+
+      const executeStarted = performance.now();
+      const outcome = await options.engine.call(engineJob(request), {
+        signal: ctx.signal,
+        timeoutMs: request.timeout_ms ?? options.defaultTimeoutMs,
+        onLog: (line) => {
+          ctx.logger.info({ stream: line.stream }, line.line);
+          stream.push({ log: { stream: line.stream, line: line.line, job_id: job.id } });
+        },
+        onValue: (value) => stream.push({ value }),
+      });
+      timings.execute_ms = since(executeStarted);
+
+      const extra: Record<string, unknown> = { ...prepared.reports };
+      const decision = options.onCallOutcome?.(outcome);
+      if (decision?.restartChild) {
+        ctx.logger.error({ errorType: outcome.error_type }, "fatal CUDA error: restarting the Python child");
+        options.engine.restartChild("fatal CUDA error");
+        extra.child_restarted = true;
+      }
+      if (options.gpuMemory) extra.gpu_memory = await options.gpuMemory().catch((error: Error) => ({ error: error.message }));
+      const response = respond(outcome, extra);
+      if (decision?.refreshWorkerReason) {
+        ctx.logger.error({ reason: decision.refreshWorkerReason }, "asking RunPod to replace this worker (refresh_worker)");
+        response.refresh_worker = true;
+      }
+      return response;
+    };
+
+    const result = run().finally(() => stream.close());
+    for await (const item of stream) yield item;
+    return await result;
+  };
+}
+
+type Prepared = { reports: Record<string, unknown> } | { failure: FunctionResponse; reports: Record<string, unknown> };
+
+async function prepare(request: FunctionRequest, options: FerryHandlerOptions, ctx: PrepareContext, timings: Timings): Promise<Prepared> {
+  const reports: Record<string, unknown> = {};
+  const wantsDeps = request.dependencies.length > 0 || request.system_dependencies.length > 0;
+  const wantsModels = request.hf_models_to_cache.length > 0;
+  const missing = (what: string) => {
+    throw Object.assign(new Error(`this worker cannot ${what}`), { name: "DependencyInstallError" });
+  };
+
+  // Installs and downloads are independent: they run at the same time.
+  const steps: Promise<void>[] = [];
+  if (wantsDeps) {
+    steps.push(
+      (async () => {
+        const t = performance.now();
+        try {
+          reports.dependencies = options.installDependencies
+            ? await options.installDependencies(request, ctx)
+            : missing("install dependencies");
+        } finally {
+          timings.install_ms = Math.round((performance.now() - t) * 100) / 100;
+        }
+      })(),
+    );
+  }
+  if (wantsModels) {
+    steps.push(
+      (async () => {
+        const t = performance.now();
+        try {
+          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx) : missing("cache Hugging Face models");
+        } finally {
+          timings.model_download_ms = Math.round((performance.now() - t) * 100) / 100;
+        }
+      })(),
+    );
+  }
+  const settled = await Promise.allSettled(steps);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (!failed) return { reports };
+  const error = failed.reason as Error;
+  const known = PREPARATION_ERRORS.has(error?.name);
+  const errorType = known ? (error.name.startsWith("Model") ? "ModelDownloadError" : "DependencyInstallError") : "PreparationError";
+  ctx.logger.error({ errorType, err: error?.message }, "preparation failed; the user code was not run");
+  return { failure: { success: false, error_type: errorType, error: `${errorType}: ${error?.message ?? String(error)}`, stdout: "" }, reports };
+}
+
+function engineJob(request: FunctionRequest): EngineJob {
+  return {
+    execution_type: request.execution_type,
+    function_name: request.function_name,
+    function_code: request.function_code,
+    class_name: request.class_name,
+    class_code: request.class_code,
+    method_name: request.method_name,
+    instance_id: request.instance_id,
+    create_new_instance: request.create_new_instance,
+    args: request.args,
+    kwargs: request.kwargs,
+    constructor_args: request.constructor_args,
+    constructor_kwargs: request.constructor_kwargs,
+    serialization_format: request.serialization_format,
+    modules: request.modules,
+    return_aggregate_stream: request.return_aggregate_stream,
+  };
+}

@@ -1,0 +1,874 @@
+"""Ferry's Python runner: the persistent child that executes calls for the worker.
+
+It reads frames from fd 3 and writes frames to fd 4 (a 4-byte big-endian length, then one
+MessagePack map), so that the user code's stdout and stderr (fds 1 and 2) can never corrupt the
+protocol. It knows nothing of RunPod: it runs functions and class methods, keeps class instances
+alive between calls, captures output per call, streams generator values, and answers small
+requests (requirement checks, import cache invalidation, instance destruction).
+
+Standard library + msgpack; cloudpickle when present (plain pickle reads what it wrote), numpy
+when an array crosses the boundary.
+"""
+
+import asyncio
+import base64
+import collections
+import contextvars
+import ctypes
+import datetime
+import faulthandler
+import hashlib
+import importlib
+import inspect
+import io
+import json
+import logging
+import os
+import pickle
+import shutil
+import signal
+import struct
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import msgpack
+
+try:
+    import cloudpickle
+except ImportError:  # plain pickle still reads most of what cloudpickle wrote
+    cloudpickle = None
+
+IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
+OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
+MAX_INSTANCES = int(os.environ.get("FERRY_MAX_INSTANCES", "16"))
+MAX_CAPTURE_CHARS = int(os.environ.get("FERRY_MAX_CAPTURE_CHARS", str(4 * 1024 * 1024)))
+MAX_LIVE_LINE_CHARS = 8192
+EXT_NDARRAY = 1
+EXT_BIGINT = 2
+RUNNER_FILE = os.path.abspath(__file__)
+
+# Error categories the worker understands, beside Python exception class names.
+E_TIMEOUT = "Timeout"
+E_CANCELLED = "Cancelled"
+E_SERIALIZATION = "SerializationError"
+E_DESERIALIZATION = "DeserializationError"
+E_OOM = "OutOfMemory"
+E_CUDA_OOM = "CudaOutOfMemory"
+
+
+# ---------------------------------------------------------------------------------------------
+# Frames
+# ---------------------------------------------------------------------------------------------
+
+_write_lock = threading.Lock()
+
+
+def send(frame):
+    data = msgpack.packb(frame, use_bin_type=True)
+    buf = struct.pack(">I", len(data)) + data
+    with _write_lock:
+        view = memoryview(buf)
+        while view:
+            written = os.write(OUT_FD, view)
+            view = view[written:]
+
+
+def _read_exact(n):
+    chunks = []
+    while n:
+        chunk = os.read(IN_FD, min(n, 1 << 20))
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def reader_thread(loop, dispatch):
+    while True:
+        header = _read_exact(4)
+        if header is None:
+            break
+        (length,) = struct.unpack(">I", header)
+        body = _read_exact(length)
+        if body is None:
+            break
+        frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        loop.call_soon_threadsafe(dispatch, frame)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-call output capture
+# ---------------------------------------------------------------------------------------------
+
+current_call = contextvars.ContextVar("ferry_current_call", default=None)
+
+
+class RoutedStream(io.TextIOBase):
+    """sys.stdout / sys.stderr replacement: text written inside a call goes to that call.
+
+    The call is found through a context variable, which asyncio tasks and asyncio.to_thread
+    carry, so concurrent calls each capture their own output. Writes outside any call (or from
+    threads the user started themselves) go to the real stream, which the worker logs.
+    """
+
+    def __init__(self, name, fallback):
+        super().__init__()
+        self.name = name
+        self.fallback = fallback
+
+    def write(self, text):
+        call = current_call.get()
+        if call is None:
+            return self.fallback.write(text)
+        call.capture(self.name, text)
+        return len(text)
+
+    def flush(self):
+        self.fallback.flush()
+
+    def fileno(self):
+        return self.fallback.fileno()
+
+    def isatty(self):
+        return False
+
+    def writable(self):
+        return True
+
+    @property
+    def encoding(self):
+        return "utf-8"
+
+
+class CallLogHandler(logging.Handler):
+    def emit(self, record):
+        call = current_call.get()
+        try:
+            text = self.format(record)
+        except Exception:
+            text = str(record.msg)
+        if call is None:
+            sys.__stderr__.write(text + "\n")
+        else:
+            call.capture("log", text + "\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Value encoding
+# ---------------------------------------------------------------------------------------------
+
+
+class EncodeError(Exception):
+    pass
+
+
+def _numpy():
+    import numpy
+
+    return numpy
+
+
+def _ext_hook(code, data):
+    if code == EXT_NDARRAY:
+        dtype, shape, raw = msgpack.unpackb(data, raw=False)
+        np = _numpy()
+        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
+    if code == EXT_BIGINT:
+        return int(data.decode("utf-8"))
+    return msgpack.ExtType(code, data)
+
+
+def _msgpack_default(value):
+    if isinstance(value, int):  # outside the 64-bit range msgpack covers
+        return msgpack.ExtType(EXT_BIGINT, str(value).encode("utf-8"))
+    if isinstance(value, (tuple, set, frozenset)):
+        return list(value)
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return msgpack.Timestamp.from_datetime(value)
+    if isinstance(value, datetime.date):
+        return value.isoformat()
+    module = type(value).__module__
+    if module == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
+        value = value.detach().cpu().numpy()
+        module = "numpy"
+    if module == "numpy":
+        np = _numpy()
+        if isinstance(value, np.ndarray):
+            array = np.ascontiguousarray(value)
+            if array.dtype.hasobject:
+                return array.tolist()
+            payload = msgpack.packb([array.dtype.str, list(array.shape), array.tobytes()], use_bin_type=True)
+            return msgpack.ExtType(EXT_NDARRAY, payload)
+        if isinstance(value, np.generic):
+            return value.item()
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"no MessagePack mapping for {type(value)!r}")
+
+
+def _first_unencodable(value, path, ok):
+    """The path to the first value `ok` refuses, for a precise error (`result[2].model: <class 'Foo'>`)."""
+    seen = set()
+
+    def walk(v, p):
+        if id(v) in seen:
+            return None
+        if isinstance(v, dict):
+            seen.add(id(v))
+            for k, x in v.items():
+                if not ok(k):
+                    return p, k
+                found = walk(x, f"{p}.{k}" if isinstance(k, str) and k.isidentifier() else f"{p}[{k!r}]")
+                if found:
+                    return found
+            return None
+        if isinstance(v, (list, tuple, set, frozenset)):
+            seen.add(id(v))
+            for i, x in enumerate(v):
+                found = walk(x, f"{p}[{i}]")
+                if found:
+                    return found
+            return None
+        return None if ok(v) else (p, v)
+
+    return walk(value, path)
+
+
+def _msgpack_leaf_ok(v):
+    if v is None or isinstance(v, (bool, int, float, str, bytes)):
+        return True
+    try:
+        _msgpack_default(v)
+        return True
+    except Exception:
+        return False
+
+
+def _json_leaf_ok(v):
+    if isinstance(v, float):
+        return v == v and v not in (float("inf"), float("-inf"))
+    return v is None or isinstance(v, (bool, int, str))
+
+
+def encode_value(value, fmt, path):
+    """Encodes one value for the response: base64 text (pickle, msgpack) or JSON text."""
+    try:
+        if fmt == "json":
+            return json.dumps(value, allow_nan=False, ensure_ascii=False)
+        if fmt == "msgpack":
+            raw = msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)
+        else:
+            raw = (cloudpickle or pickle).dumps(value)
+        return base64.b64encode(raw).decode("ascii")
+    except Exception as exc:
+        where = None
+        if fmt == "json":
+            where = _first_unencodable(value, path, _json_leaf_ok)
+        elif fmt == "msgpack":
+            where = _first_unencodable(value, path, _msgpack_leaf_ok)
+        if where:
+            bad_path, bad = where
+            raise EncodeError(f"{bad_path}: {type(bad)!r} cannot be sent as {fmt}") from None
+        raise EncodeError(f"{path}: cannot be sent as {fmt}: {type(exc).__name__}: {exc}") from None
+
+
+def decode_value(item, fmt, path):
+    if fmt == "json":
+        return item
+    if not isinstance(item, str):
+        raise ValueError(f"{path}: expected a base64 string, got {type(item).__name__}")
+    try:
+        raw = base64.b64decode(item, validate=True)
+    except Exception:
+        raise ValueError(f"{path}: not valid base64") from None
+    try:
+        if fmt == "msgpack":
+            # unpackb bounds every declared length by the size of the input, so a forged
+            # length (a "decompression bomb") is refused before anything is allocated.
+            return msgpack.unpackb(raw, raw=False, ext_hook=_ext_hook, timestamp=3, strict_map_key=False)
+        return pickle.loads(raw)
+    except Exception as exc:
+        raise ValueError(f"{path}: cannot decode {fmt}: {type(exc).__name__}: {exc}") from None
+
+
+def decode_arguments(args, kwargs, fmt, prefix):
+    decoded_args = [decode_value(a, fmt, f"{prefix}args[{i}]") for i, a in enumerate(args or [])]
+    decoded_kwargs = {k: decode_value(v, fmt, f"{prefix}kwargs.{k}") for k, v in (kwargs or {}).items()}
+    return decoded_args, decoded_kwargs
+
+
+# ---------------------------------------------------------------------------------------------
+# Calls
+# ---------------------------------------------------------------------------------------------
+
+
+class CallCancelled(BaseException):
+    """Raised when a cancelled call finishes by way of the interrupt it was sent."""
+
+
+class Call:
+    def __init__(self, call_id, job):
+        self.id = call_id
+        self.job = job
+        self.format = job.get("serialization_format") or "cloudpickle"
+        self.chunks = []
+        self.captured_chars = 0
+        self.truncated = False
+        self.partial = {}
+        self.cancel_reason = None
+        self.cancel_message = None
+        self.task = None
+        self.thread_id = None
+        self.lock = threading.Lock()
+        self.stream_count = 0
+        self.aggregate = [] if job.get("return_aggregate_stream") else None
+
+    # Output -----------------------------------------------------------------------------
+    def capture(self, stream, text):
+        if self.captured_chars < MAX_CAPTURE_CHARS:
+            self.chunks.append(text)
+            self.captured_chars += len(text)
+        else:
+            self.truncated = True
+        pending = self.partial.get(stream, "") + text
+        *lines, rest = pending.split("\n")
+        self.partial[stream] = rest
+        for line in lines:
+            self.send_line(stream, line)
+
+    def send_line(self, stream, line):
+        if len(line) > MAX_LIVE_LINE_CHARS:
+            line = line[:MAX_LIVE_LINE_CHARS] + " [line truncated]"
+        send({"t": "log", "id": self.id, "stream": stream, "line": line})
+
+    def flush_lines(self):
+        for stream, rest in self.partial.items():
+            if rest:
+                self.send_line(stream, rest)
+        self.partial = {}
+
+    def stdout(self):
+        text = "".join(self.chunks)
+        if self.truncated:
+            text += f"\n[output truncated at {MAX_CAPTURE_CHARS} characters]\n"
+        return text
+
+    # Cancellation -----------------------------------------------------------------------
+    def cancel(self, reason, message):
+        if self.cancel_reason:
+            return
+        self.cancel_reason = reason
+        self.cancel_message = message
+        with self.lock:
+            if self.thread_id is not None:
+                # KeyboardInterrupt in the user's thread: delivered at its next bytecode. A call
+                # stuck inside C code does not see it and so never answers; the worker kills
+                # the child after a grace period. The task is left alone: cancelling it would
+                # answer while the thread still runs.
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), ctypes.py_object(KeyboardInterrupt))
+                return
+        if self.task is not None:
+            self.task.cancel()
+
+    def run_in_thread(self, fn, *args, **kwargs):
+        """Runs fn in a worker thread that `cancel` can interrupt."""
+
+        def target():
+            with self.lock:
+                if self.cancel_reason:
+                    raise CallCancelled()
+                self.thread_id = threading.get_ident()
+            try:
+                return fn(*args, **kwargs)
+            except KeyboardInterrupt:
+                # Only the cancel interrupt is expected here; it leaves as a plain exception so
+                # it does not travel through asyncio's handling of KeyboardInterrupt.
+                raise CallCancelled() from None
+            finally:
+                with self.lock:
+                    self.thread_id = None
+
+        return asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, target)
+
+    # Streaming --------------------------------------------------------------------------
+    def emit(self, value):
+        index = self.stream_count
+        encoded = encode_value(value, self.format, f"yield[{index}]")
+        self.stream_count += 1
+        if self.aggregate is not None:
+            self.aggregate.append(value)
+        send({"t": "yield", "id": self.id, "index": index, "value": encoded})
+
+
+class Instance:
+    def __init__(self, obj, class_name, code_hash):
+        now = utc_now()
+        self.obj = obj
+        self.class_name = class_name
+        self.code_hash = code_hash
+        self.created_at = now
+        self.last_used = now
+        self.method_calls = 0
+        self.in_use = 0
+
+    def info(self, created, rebuilt):
+        return {
+            "class_name": self.class_name,
+            "created_at": self.created_at,
+            "method_calls": self.method_calls,
+            "last_used": self.last_used,
+            "created": created,
+            "rebuilt": rebuilt,
+        }
+
+
+def utc_now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class Runner:
+    def __init__(self, loop):
+        self.loop = loop
+        self.calls = {}
+        self.instances = collections.OrderedDict()
+        self.code_cache = {}
+        self.instance_locks = {}
+
+    # Dispatch ---------------------------------------------------------------------------
+    def dispatch(self, frame):
+        kind = frame.get("t")
+        if kind == "call":
+            call = Call(frame["id"], frame["job"])
+            self.calls[call.id] = call
+            call.task = self.loop.create_task(self.run_call(call))
+        elif kind == "cancel":
+            call = self.calls.get(frame["id"])
+            if call is not None:
+                call.cancel(frame.get("reason") or E_CANCELLED, frame.get("message") or "Cancelled by request")
+        elif kind == "rpc":
+            self.loop.create_task(self.run_rpc(frame))
+        elif kind == "shutdown":
+            self.loop.stop()
+
+    async def run_rpc(self, frame):
+        method = frame.get("method")
+        params = frame.get("params") or {}
+        try:
+            if method == "ping":
+                value = {"pong": True, "calls": len(self.calls), "instances": len(self.instances)}
+            elif method == "check_requirements":
+                value = check_requirements(params.get("requirements") or [])
+            elif method == "invalidate_import_caches":
+                value = invalidate_import_caches()
+            elif method == "destroy_instance":
+                value = {"destroyed": self.instances.pop(params.get("instance_id"), None) is not None}
+            elif method == "gpu_memory":
+                value = gpu_memory()
+            else:
+                raise ValueError(f"unknown method {method!r}")
+            send({"t": "reply", "id": frame["id"], "ok": True, "value": value})
+        except Exception as exc:
+            send({"t": "reply", "id": frame["id"], "ok": False, "error": f"{type(exc).__name__}: {exc}"})
+
+    async def run_call(self, call):
+        current_call.set(call)
+        try:
+            response = await self.execute(call)
+        except BaseException as exc:  # noqa: BLE001 - every outcome must become a response
+            response = self.error_response(call, exc)
+        finally:
+            call.flush_lines()
+            self.calls.pop(call.id, None)
+        response["stdout"] = call.stdout()
+        if call.stream_count:
+            response["stream_count"] = call.stream_count
+        try:
+            send({"t": "result", "id": call.id, "response": response})
+        except Exception as exc:  # a response that cannot be framed still gets an answer
+            send({"t": "result", "id": call.id, "response": {"success": False, "error_type": E_SERIALIZATION, "error": str(exc), "stdout": ""}})
+
+    # Execution --------------------------------------------------------------------------
+    async def execute(self, call):
+        job = call.job
+        kind = job.get("execution_type") or "function"
+        module_dir = write_modules(job.get("modules") or {})
+        try:
+            if kind == "function":
+                return await self.execute_function(call, job)
+            if kind == "class":
+                return await self.execute_method(call, job)
+            if kind == "destroy":
+                iid = job.get("instance_id")
+                destroyed = self.instances.pop(iid, None) is not None
+                return {"success": True, "result": None, "json_result": None, "instance_id": iid, "details": {"destroyed": destroyed}}
+            raise ValueError(f"unknown execution_type {kind!r}")
+        finally:
+            if module_dir:
+                remove_modules(module_dir)
+
+    def compiled(self, source, label):
+        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        code = self.code_cache.get(key)
+        if code is None:
+            code = compile(source, label, "exec")
+            if len(self.code_cache) > 256:
+                self.code_cache.clear()
+            self.code_cache[key] = code
+        return code, key
+
+    def namespace(self, source, label):
+        code, key = self.compiled(source, label)
+        ns = {"__name__": "__ferry_main__", "__builtins__": __builtins__}
+        exec(code, ns)
+        return ns, key
+
+    async def execute_function(self, call, job):
+        name = job["function_name"]
+        source = job.get("function_code")
+        if not source:
+            raise NameError(f"function {name!r}: no function_code was sent")
+        ns, _ = self.namespace(source, "<function_code>")
+        fn = ns.get(name)
+        if fn is None:
+            raise NameError(f"function {name!r} is not defined in function_code (it defines: {defined_names(ns)})")
+        if not callable(fn):
+            raise TypeError(f"{name!r} in function_code is a {type(fn).__name__}, not a function")
+        args, kwargs = self.decode(call, job, "")
+        value = await self.invoke(call, fn, args, kwargs)
+        return self.success(call, value)
+
+    async def execute_method(self, call, job):
+        class_name = job["class_name"]
+        iid = job.get("instance_id") or f"{class_name}_{uuid.uuid4().hex[:8]}"
+        lock = self.instance_locks.setdefault(iid, asyncio.Lock())
+        # Construction of one instance id is serialized, so two concurrent first calls build it once.
+        async with lock:
+            instance = self.instances.get(iid)
+            created = rebuilt = False
+            if instance is None or job.get("create_new_instance", True):
+                rebuilt = instance is None and job.get("create_new_instance") is False
+                instance = await self.construct(call, job, class_name)
+                self.instances[iid] = instance
+                created = True
+                self.evict()
+            self.instances.move_to_end(iid)
+            instance.in_use += 1
+        try:
+            method_name = job.get("method_name") or "__call__"
+            method = getattr(instance.obj, method_name, None)
+            if method is None:
+                raise AttributeError(f"{class_name!r} has no method {method_name!r}")
+            args, kwargs = self.decode(call, job, "")
+            value = await self.invoke(call, method, args, kwargs)
+            response = self.success(call, value)
+        finally:
+            instance.in_use -= 1
+            instance.method_calls += 1
+            instance.last_used = utc_now()
+        response["instance_id"] = iid
+        response["instance_info"] = instance.info(created, rebuilt)
+        return response
+
+    async def construct(self, call, job, class_name):
+        source = job.get("class_code")
+        if not source:
+            raise NameError(f"class {class_name!r}: this worker does not hold the instance and no class_code was sent")
+        ns, key = self.namespace(source, "<class_code>")
+        cls = ns.get(class_name)
+        if cls is None or not isinstance(cls, type):
+            raise NameError(f"class {class_name!r} is not defined in class_code (it defines: {defined_names(ns)})")
+        args, kwargs = decode_arguments(job.get("constructor_args"), job.get("constructor_kwargs"), call.format, "constructor_")
+        obj = await call.run_in_thread(cls, *args, **kwargs)
+        return Instance(obj, class_name, key)
+
+    def evict(self):
+        while len(self.instances) > MAX_INSTANCES:
+            for iid, inst in self.instances.items():
+                if inst.in_use == 0:
+                    del self.instances[iid]
+                    self.instance_locks.pop(iid, None)
+                    break
+            else:
+                return
+
+    def decode(self, call, job, prefix):
+        try:
+            return decode_arguments(job.get("args"), job.get("kwargs"), call.format, prefix)
+        except ValueError as exc:
+            raise ArgumentDecodeError(str(exc)) from None
+
+    async def invoke(self, call, fn, args, kwargs):
+        if inspect.isasyncgenfunction(fn):
+            async for value in fn(*args, **kwargs):
+                call.emit(value)
+            return call.aggregate
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*args, **kwargs)
+        if inspect.isgeneratorfunction(fn):
+            await call.run_in_thread(self.drain, call, fn(*args, **kwargs))
+            return call.aggregate
+        value = await call.run_in_thread(fn, *args, **kwargs)
+        if inspect.iscoroutine(value):
+            return await value
+        if inspect.isasyncgen(value):
+            async for item in value:
+                call.emit(item)
+            return call.aggregate
+        return value
+
+    @staticmethod
+    def drain(call, generator):
+        try:
+            for value in generator:
+                call.emit(value)
+        finally:
+            generator.close()
+
+    def success(self, call, value):
+        encoded = encode_value(value, call.format, "result")
+        if call.format == "json":
+            return {"success": True, "json_result_text": encoded}
+        return {"success": True, "result": encoded}
+
+    def error_response(self, call, exc):
+        if call.cancel_reason and isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError, CallCancelled)):
+            return {"success": False, "error_type": call.cancel_reason, "error": call.cancel_message}
+        error_type = type(exc).__name__
+        message = str(exc)
+        if isinstance(exc, ArgumentDecodeError):
+            error_type = E_DESERIALIZATION
+        elif isinstance(exc, EncodeError):
+            error_type = E_SERIALIZATION
+        elif isinstance(exc, MemoryError):
+            error_type = E_OOM
+            message = message or "the Python process ran out of memory"
+        elif is_cuda_oom(exc):
+            error_type = E_CUDA_OOM
+            free_cuda_cache()
+        details = {"python_type": type(exc).__name__}
+        headline = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        trace = user_traceback(exc)
+        return {
+            "success": False,
+            "error_type": error_type,
+            "error": f"{headline}\n\n{trace}" if trace else headline,
+            "error_traceback": trace,
+            "details": details,
+        }
+
+
+class ArgumentDecodeError(Exception):
+    pass
+
+
+def defined_names(ns):
+    names = sorted(k for k, v in ns.items() if not k.startswith("__") and (callable(v)))
+    return ", ".join(names) if names else "nothing callable"
+
+
+def user_traceback(exc):
+    """The traceback from the user's first frame on: the runner's own frames are noise to them."""
+    if isinstance(exc, (EncodeError, ArgumentDecodeError)):
+        return ""
+    if isinstance(exc, SyntaxError):
+        return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+    tb = exc.__traceback__
+    while tb is not None and _is_plumbing(tb.tb_frame.f_code.co_filename):
+        tb = tb.tb_next
+    if tb is None:  # raised by the runner itself: the headline says it all
+        return ""
+    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
+
+
+_STDLIB = os.path.dirname(os.__file__) + os.sep
+
+
+def _is_plumbing(filename):
+    """The runner and the standard library's thread/asyncio machinery that leads to user code."""
+    path = os.path.abspath(filename)
+    return path == RUNNER_FILE or (path.startswith(_STDLIB) and ("concurrent" in path or "asyncio" in path))
+
+
+def is_cuda_oom(exc):
+    name = type(exc).__name__
+    text = str(exc)
+    return name == "OutOfMemoryError" or "CUDA out of memory" in text or "CUBLAS_STATUS_ALLOC_FAILED" in text
+
+
+def free_cuda_cache():
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return
+    try:
+        import gc
+
+        gc.collect()
+        torch.cuda.empty_cache()
+    except Exception:
+        pass
+
+
+def gpu_memory():
+    torch = sys.modules.get("torch")
+    if torch is None:
+        return {"source": None}
+    try:
+        if not torch.cuda.is_available():
+            return {"source": "torch", "cuda": False}
+        return {
+            "source": "torch",
+            "cuda": True,
+            "allocated_mib": round(torch.cuda.memory_allocated() / 2**20, 1),
+            "reserved_mib": round(torch.cuda.memory_reserved() / 2**20, 1),
+            "device": torch.cuda.get_device_name(),
+        }
+    except Exception as exc:
+        return {"source": "torch", "error": str(exc)}
+
+
+# ---------------------------------------------------------------------------------------------
+# `modules`: sources shipped with a call
+# ---------------------------------------------------------------------------------------------
+
+
+def write_modules(modules):
+    if not modules:
+        return None
+    root = tempfile.mkdtemp(prefix="ferry-modules-")
+    for rel, source in modules.items():
+        norm = os.path.normpath(rel)
+        if os.path.isabs(rel) or norm.startswith("..") or norm in ("", ".") or "\x00" in rel:
+            shutil.rmtree(root, ignore_errors=True)
+            raise ValueError(f"modules: path {rel!r} must be relative and stay inside the module directory")
+        target = os.path.join(root, norm)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w", encoding="utf-8") as fh:
+            fh.write(source)
+    sys.path.insert(0, root)
+    importlib.invalidate_caches()
+    return root
+
+
+def remove_modules(root):
+    if root in sys.path:
+        sys.path.remove(root)
+    # Modules imported from this call's directory must not shadow the next call's sources.
+    for name, module in list(sys.modules.items()):
+        path = getattr(module, "__file__", None) or ""
+        if path.startswith(root + os.sep):
+            del sys.modules[name]
+    shutil.rmtree(root, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Requirement checks (PEP 508 / PEP 440 by `packaging`, never by hand)
+# ---------------------------------------------------------------------------------------------
+
+
+def _packaging():
+    try:
+        from packaging.requirements import Requirement
+    except ImportError:
+        from pip._vendor.packaging.requirements import Requirement
+    return Requirement
+
+
+def check_requirements(requirements):
+    from importlib import metadata
+
+    Requirement = _packaging()
+    results = []
+    for text in requirements:
+        entry = {"requirement": text, "name": None, "installed_version": None, "satisfied": False, "marker_applies": True}
+        try:
+            req = Requirement(text)
+        except Exception as exc:
+            entry["error"] = f"{type(exc).__name__}: {exc}"
+            results.append(entry)
+            continue
+        entry["name"] = req.name
+        entry["marker_applies"] = bool(req.marker.evaluate()) if req.marker else True
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            version = None
+        entry["installed_version"] = version
+        if version is not None:
+            if req.url:
+                entry["satisfied"] = True
+            else:
+                entry["satisfied"] = (not req.specifier) or req.specifier.contains(version, prereleases=True)
+        results.append(entry)
+    return results
+
+
+def invalidate_import_caches():
+    import site
+
+    importlib.invalidate_caches()
+    added = []
+    for directory in site.getsitepackages() + [site.getusersitepackages()]:
+        if os.path.isdir(directory) and directory not in sys.path:
+            site.addsitedir(directory)
+            added.append(directory)
+    return {"added_paths": added}
+
+
+# ---------------------------------------------------------------------------------------------
+# Start
+# ---------------------------------------------------------------------------------------------
+
+
+def apply_memory_limit():
+    limit_mb = os.environ.get("FERRY_CHILD_MEMORY_LIMIT_MB")
+    if not limit_mb:
+        return
+    import resource
+
+    limit = int(limit_mb) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def main():
+    # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    faulthandler.enable(file=sys.__stderr__)
+    apply_memory_limit()
+    sys.stdout = RoutedStream("stdout", sys.__stdout__)
+    sys.stderr = RoutedStream("stderr", sys.__stderr__)
+    handler = CallLogHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("FERRY_PYTHON_LOG_LEVEL", "INFO").upper())
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=int(os.environ.get("FERRY_MAX_THREADS", "64")), thread_name_prefix="ferry-call"))
+    runner = Runner(loop)
+    threading.Thread(target=reader_thread, args=(loop, runner.dispatch), daemon=True, name="ferry-frames").start()
+    send(
+        {
+            "t": "ready",
+            "pid": os.getpid(),
+            "python": sys.version.split()[0],
+            "executable": sys.executable,
+            "cloudpickle": cloudpickle is not None,
+        }
+    )
+    loop.run_forever()
+    # The worker closed the pipe: no more calls will come. Daemon threads stop with the process.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()
