@@ -410,6 +410,11 @@ export class PythonEngine extends EventEmitter {
     return this.rpc("gpu_memory");
   }
 
+  /** One frame to the child and back, with no user code: the floor that benchmarks compare calls against. */
+  echo<T extends Record<string, unknown>>(params: T): Promise<T> {
+    return this.rpc("echo", params);
+  }
+
   ping(): Promise<{ pong: boolean; calls: number; instances: number }> {
     return this.rpc("ping");
   }
@@ -445,7 +450,10 @@ function toOutcome(response: Record<string, unknown>): CallOutcome {
 
 function describeExit(code: number | null, signal: NodeJS.Signals | null, stderrTail: string[]): string {
   const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-  const tail = stderrTail.filter((l) => l.trim()).slice(-12);
+  const lines = stderrTail.filter((l) => l.trim());
+  // faulthandler's report starts with "Fatal Python error: <signal name>"; from there it explains the crash.
+  const fatal = lines.findLastIndex((l) => l.startsWith("Fatal Python error"));
+  const tail = fatal >= 0 ? lines.slice(fatal, fatal + 16) : lines.slice(-12);
   return tail.length ? `the Python process ${how}. Last lines of its stderr:\n${tail.join("\n")}` : `the Python process ${how}`;
 }
 

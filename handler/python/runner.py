@@ -454,6 +454,8 @@ class Runner:
             call = self.calls.get(frame["id"])
             if call is not None:
                 call.cancel(frame.get("reason") or E_CANCELLED, frame.get("message") or "Cancelled by request")
+        elif kind == "rpc" and frame.get("method") == "echo":
+            send({"t": "reply", "id": frame["id"], "ok": True, "value": frame.get("params")})
         elif kind == "rpc":
             self.loop.create_task(self.run_rpc(frame))
         elif kind == "shutdown":
