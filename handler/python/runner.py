@@ -440,7 +440,7 @@ class Runner:
         self.loop = loop
         self.calls = {}
         self.instances = collections.OrderedDict()
-        self.code_cache = {}
+        self.namespaces = {}
         self.instance_locks = {}
 
     # Dispatch ---------------------------------------------------------------------------
@@ -517,20 +517,21 @@ class Runner:
             if module_dir:
                 remove_modules(module_dir)
 
-    def compiled(self, source, label):
-        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
-        code = self.code_cache.get(key)
-        if code is None:
-            code = compile(source, label, "exec")
-            if len(self.code_cache) > 256:
-                self.code_cache.clear()
-            self.code_cache[key] = code
-        return code, key
-
     def namespace(self, source, label):
-        code, key = self.compiled(source, label)
-        ns = {"__name__": "__ferry_main__", "__builtins__": __builtins__}
-        exec(code, ns)
+        """The module namespace of `source`, executed once per worker and reused.
+
+        Like an imported module: top-level work (imports, a model loaded at module level) is
+        paid by the first call only. A source whose top level fails is executed again next time.
+        """
+        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        ns = self.namespaces.get(key)
+        if ns is None:
+            code = compile(source, label, "exec")
+            ns = {"__name__": "__ferry_main__", "__builtins__": __builtins__}
+            exec(code, ns)
+            if len(self.namespaces) >= 256:
+                self.namespaces.pop(next(iter(self.namespaces)))
+            self.namespaces[key] = ns
         return ns, key
 
     async def execute_function(self, call, job):
