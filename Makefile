@@ -26,5 +26,25 @@ test: setup build typecheck
 test-handler: build
 	node scripts/test-handler.mjs
 
+# The main job on the local default: a real local endpoint server and real workers, no RunPod key.
+demo: build
+	$(NODE_BIN)/tsx examples/quickstart.ts
+
+examples: build
+	node scripts/run-examples.mjs
+
+bench: build
+	$(NODE_BIN)/tsx tests/bench/run.ts
+
+stress: build
+	FERRY_STRESS=1 $(NODE_BIN)/vitest run tests/reliability
+
+# Worker images (need a Docker engine). IMAGE=... / IMAGE_CPU=... name the tags.
+image:
+	docker build --platform linux/amd64 -f Dockerfile -t $(IMAGE) .
+
+image-cpu:
+	docker build --platform linux/amd64 -f Dockerfile.cpu -t $(IMAGE_CPU) .
+
 clean:
 	rm -rf dist .ferry

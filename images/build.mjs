@@ -2,7 +2,7 @@
 // copies the Python runner beside it. Prints the bundle's size and, with --check, its start
 // time to "ready" (the Python child answering).
 import { build } from "esbuild";
-import { cpSync, mkdirSync, rmSync, statSync } from "node:fs";
+import { cpSync, mkdirSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -12,7 +12,7 @@ const dist = join(root, "dist");
 const quiet = process.argv.includes("--quiet");
 const check = process.argv.includes("--check");
 
-rmSync(join(dist, "python"), { recursive: true, force: true });
+// dist/python is overwritten in place, not deleted first: other processes may be running the worker.
 mkdirSync(dist, { recursive: true });
 
 await build({

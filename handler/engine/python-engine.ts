@@ -329,7 +329,8 @@ export class PythonEngine extends EventEmitter {
     for (const rpc of child.rpcs.values()) rpc.reject(new Error(describeExit(code, signal, child.stderrTail)));
     child.rpcs.clear();
     this.emit("child-exit", { code, signal, expected });
-    if (!this.stopping && this.child === child) {
+    // Only a child that was working is replaced at once: one that could not start would fail again.
+    if (!this.stopping && this.child === child && child.info) {
       // Start the replacement now, so the next job does not pay for it.
       this.child = this.spawnChild();
       this.child.ready.catch((error: Error) => this.logger.error({ err: error.message }, "the replacement Python child failed to start"));
