@@ -34,7 +34,7 @@ export interface CudaFaultDecision {
 
 export interface FerryHandlerOptions {
   engine: PythonEngine;
-  /** Worker-level facts every response carries in `details.worker` (id, GPUs, Python). */
+  /** Worker-level facts every response carries in `details.worker` (GPUs, Python); the worker id comes from the runtime. */
   workerDetails: () => Record<string, unknown>;
   installDependencies?: (request: DependencyRequest, ctx: PrepareContext) => Promise<unknown>;
   cacheModels?: (models: string[], ctx: PrepareContext) => Promise<unknown>;
@@ -58,7 +58,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     const since = (t: number) => Math.round((performance.now() - t) * 100) / 100;
     const respond = (response: FunctionResponse, extra: Record<string, unknown> = {}): HandlerResult => {
       timings.total_ms = since(started);
-      const details = { ...(response.details ?? {}), ...extra, worker: options.workerDetails() };
+      const details = { ...(response.details ?? {}), ...extra, worker: { ...options.workerDetails(), worker_id: ctx.workerId } };
       return redactDeep({ ...response, timings, details });
     };
 

@@ -21,6 +21,11 @@ function argValue(argv: string[], flag: string): string | undefined {
   return i >= 0 ? argv[i + 1] : undefined;
 }
 
+function positiveInteger(raw: string | undefined, fallback: number): number {
+  const value = Number(raw);
+  return Number.isInteger(value) && value > 0 ? value : fallback;
+}
+
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const logger = createLogger({ level: parseLogLevel(argValue(argv, "--rp_log_level") ?? process.env.RUNPOD_LOG_LEVEL) });
@@ -44,12 +49,10 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const workerId = process.env.RUNPOD_POD_ID ?? `local-${hostname()}`;
   const cudaFaults = new CudaFaultTracker({ logger });
   const handler = createFerryHandler({
     engine,
     workerDetails: () => ({
-      worker_id: workerId,
       hostname: process.env.RUNPOD_POD_HOSTNAME ?? hostname(),
       ferry_version: WORKER_VERSION,
       python: engine.childInfo,
@@ -73,11 +76,11 @@ async function main(): Promise<number> {
             return { source: "nvidia-smi", used_mib: await queryGpuMemoryUsedMiB({ logger }) };
           }
         : undefined,
-    defaultTimeoutMs: process.env.FERRY_DEFAULT_TIMEOUT_MS ? Number(process.env.FERRY_DEFAULT_TIMEOUT_MS) : undefined,
+    defaultTimeoutMs: process.env.FERRY_DEFAULT_TIMEOUT_MS ? positiveInteger(process.env.FERRY_DEFAULT_TIMEOUT_MS, 0) || undefined : undefined,
   });
   const exit = await startWorker({
     handler,
-    concurrency: Number(process.env.FERRY_CONCURRENCY ?? 1),
+    concurrency: positiveInteger(process.env.FERRY_CONCURRENCY, 1),
     logger,
     onShutdown: () => engine.stop(),
   });

@@ -1,0 +1,159 @@
+/**
+ * The RunPod job loop: take as many jobs as concurrency allows, run each, stream and post its
+ * result; ping and watch for cancels alongside. A graceful stop (signal, `stopSignal`, or a
+ * job's `refresh_worker`) ends taking, lets in-flight jobs finish and post, then returns.
+ */
+import type { Logger } from "../logger.ts";
+import { Backoff, delay } from "./backoff.ts";
+import type { RunpodEnvironment } from "./config.ts";
+import { ConcurrencyTarget, JobTracker } from "./concurrency.ts";
+import { startHeartbeat, type Heartbeat } from "./heartbeat.ts";
+import { RunpodHttp } from "./http.ts";
+import { takeJobs } from "./job-take.ts";
+import { errorBody, jobDoneBody, serializeBody, type ErrorOrigin } from "./results.ts";
+import { abortReason, executeJob } from "./run-job.ts";
+import { runStopPoll } from "./stop-poll.ts";
+import { postStreamItem } from "./stream.ts";
+import type { Concurrency, JobHandler, RunpodJob, WorkerTiming } from "./types.ts";
+import { jobDoneUrl, jobStopUrl, jobTakeUrl } from "./url-templates.ts";
+
+export interface WorkerLoopOptions {
+  handler: JobHandler;
+  concurrency?: Concurrency;
+  returnAggregateStream: boolean;
+  runpod: RunpodEnvironment & { getJobUrl: string };
+  origin: ErrorOrigin;
+  timing: WorkerTiming;
+  fetch: typeof fetch;
+  logger: Logger;
+  /** Aborted: stop gracefully. */
+  stop: AbortController;
+  /** Aborted: abort every in-flight job's signal as well. */
+  hardStop: AbortSignal;
+}
+
+export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
+  const { runpod, timing, logger, handler, origin } = options;
+  const stop = options.stop.signal;
+  const http = new RunpodHttp({ apiKey: runpod.apiKey, fetch: options.fetch, timing, logger });
+  const tracker = new JobTracker();
+  const target = new ConcurrencyTarget(options.concurrency);
+  const workerId = runpod.workerId;
+
+  const onHardStop = () => tracker.abortAll(abortReason("WorkerShutdown", "the worker is shutting down"));
+  options.hardStop.addEventListener("abort", onHardStop, { once: true });
+
+  let heartbeat: Heartbeat | undefined;
+  if (runpod.pingUrl && runpod.apiKey && runpod.podIdSet) {
+    heartbeat = startHeartbeat({
+      http,
+      template: runpod.pingUrl,
+      workerId,
+      intervalMs: runpod.pingIntervalMs,
+      version: origin.version,
+      jobIds: () => tracker.activeIds(),
+      logger: logger.child({ component: "heartbeat" }),
+    });
+  } else {
+    logger.debug("heartbeat off: RUNPOD_WEBHOOK_PING, RUNPOD_AI_API_KEY and RUNPOD_POD_ID are all needed");
+  }
+
+  // Cancels still matter while in-flight jobs drain, so this poll ends after them.
+  const stopPollEnd = new AbortController();
+  const stopPoll = runStopPoll({
+    http,
+    url: jobStopUrl(runpod.getJobUrl, workerId),
+    timing,
+    signal: stopPollEnd.signal,
+    logger: logger.child({ component: "job-stop" }),
+    onStop: (ids) => {
+      for (const id of ids) {
+        if (tracker.cancel(id, abortReason("Cancelled", "the job was cancelled"))) logger.info({ jobId: id }, "job cancelled by the platform");
+      }
+    },
+  });
+
+  const runOne = async (job: RunpodJob, controller: AbortController) => {
+    const jobLogger = logger.child({ jobId: job.id });
+    try {
+      jobLogger.info("job started");
+      const outcome = await executeJob(
+        handler,
+        job,
+        { signal: controller.signal, logger: jobLogger, workerId },
+        {
+          aggregate: options.returnAggregateStream,
+          onYield: async (value) => {
+            if (tracker.isCancelled(job.id) || !runpod.postStreamUrl) return;
+            await postStreamItem(http, runpod.postStreamUrl, workerId, job.id, value, jobLogger);
+          },
+        },
+      );
+      if (tracker.isCancelled(job.id)) {
+        jobLogger.info("job cancelled; nothing posted");
+        return;
+      }
+      const body = outcome.kind === "returned" ? jobDoneBody(outcome.output) : errorBody(outcome.error, origin);
+      if (outcome.kind === "threw") jobLogger.error({ err: outcome.error }, "handler failed");
+      if (!runpod.postOutputUrl) {
+        jobLogger.error("RUNPOD_WEBHOOK_POST_OUTPUT is not set; the result cannot be posted");
+      } else {
+        const ok = await http.post(jobDoneUrl(runpod.postOutputUrl, workerId, job.id, outcome.isStream), serializeBody(body, origin), "job-done");
+        if (ok) jobLogger.info({ failed: body.error !== undefined }, "job finished and posted");
+      }
+      if (body.stopPod) {
+        jobLogger.info("refresh_worker asked: the worker stops after this job");
+        options.stop.abort();
+      }
+    } catch (error) {
+      jobLogger.error({ err: error }, "job runner failed");
+    } finally {
+      tracker.remove(job.id);
+    }
+  };
+
+  const backoff = new Backoff(timing.backoffBaseMs, timing.backoffMaxMs);
+  while (!stop.aborted) {
+    const wanted = target.next() - tracker.size;
+    if (wanted <= 0) {
+      await tracker.waitForChange(stop, target.isModifier ? timing.concurrencyRecheckMs : undefined);
+      continue;
+    }
+    const url = jobTakeUrl(runpod.getJobUrl, workerId, wanted, tracker.size > 0);
+    const taken = await takeJobs(http, url, stop, timing.longPollTimeoutMs, logger);
+    switch (taken.kind) {
+      case "stopped":
+        break;
+      case "none":
+        backoff.reset();
+        break;
+      case "rate-limited":
+        logger.debug("job take rate limited; waiting");
+        await delay(timing.rateLimitWaitMs, stop);
+        break;
+      case "error": {
+        const wait = backoff.next();
+        logger.warn({ waitMs: wait }, taken.message);
+        await delay(wait, stop);
+        break;
+      }
+      case "jobs":
+        backoff.reset();
+        for (const job of taken.jobs) {
+          if (tracker.has(job.id)) {
+            logger.warn({ jobId: job.id }, "job taken twice while in flight; the second copy is skipped");
+            continue;
+          }
+          void runOne(job, tracker.add(job.id));
+        }
+        break;
+    }
+  }
+
+  if (tracker.size > 0) logger.info({ inFlight: tracker.size }, "stopping: finishing the jobs in flight");
+  await tracker.drained();
+  options.hardStop.removeEventListener("abort", onHardStop);
+  stopPollEnd.abort();
+  await stopPoll;
+  await heartbeat?.stop();
+}
