@@ -1,16 +1,21 @@
 /**
  * Which Python runs the runner: FERRY_PYTHON, else the interpreter `make setup` chose
- * (recorded in .ferry/python), else `python3` on PATH (the worker images put the right one there).
+ * (recorded in .ferry/python of the working directory or of the checkout this worker was built
+ * in), else `python3` on PATH (the worker images put the right one there).
  */
 import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+function recordedPython(dir: string): string | undefined {
+  const file = join(dir, ".ferry", "python");
+  if (!existsSync(file)) return undefined;
+  return readFileSync(file, "utf8").trim() || undefined;
+}
 
 export function runnerPython(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
   if (env.FERRY_PYTHON) return env.FERRY_PYTHON;
-  const recorded = join(cwd, ".ferry", "python");
-  if (existsSync(recorded)) {
-    const path = readFileSync(recorded, "utf8").trim();
-    if (path) return path;
-  }
-  return "python3";
+  // dist/handler.mjs and handler/python-interpreter.ts both sit one level below the checkout.
+  const checkout = join(dirname(fileURLToPath(import.meta.url)), "..");
+  return recordedPython(cwd) ?? recordedPython(checkout) ?? "python3";
 }
