@@ -1,0 +1,305 @@
+/**
+ * The endpoints the local server knows, with RunPod's field names and defaults, created and
+ * updated the way `saveEndpoint` does it. Definitions are written to
+ * `<stateDir>/local-endpoints.json` so that a restarted server still answers for the endpoint
+ * ids the SDK recorded (jobs are not kept: see README.md).
+ */
+import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { z } from "zod";
+
+export const GPU_POOL_IDS = [
+  "ADA_24",
+  "ADA_32_PRO",
+  "ADA_48_PRO",
+  "ADA_80_PRO",
+  "AMPERE_16",
+  "AMPERE_24",
+  "AMPERE_48",
+  "AMPERE_80",
+  "HOPPER_141",
+  "BLACKWELL_96",
+  "BLACKWELL_180",
+] as const;
+
+export const CPU_FLAVOURS = ["cpu3g", "cpu3c", "cpu5c"].flatMap((family) =>
+  (family === "cpu3g" ? ["1-4", "2-8", "4-16", "8-32"] : ["1-2", "2-4", "4-8", "8-16"]).map((size) => `${family}-${size}`),
+);
+
+const EnvEntrySchema = z.object({ key: z.string().min(1), value: z.string() });
+
+export const TemplateInputSchema = z
+  .object({
+    id: z.string().nullish(),
+    name: z.string().nullish(),
+    imageName: z.string().nullish(),
+    containerDiskInGb: z.number().int().nonnegative().nullish(),
+    env: z.array(EnvEntrySchema).nullish(),
+    dockerArgs: z.string().nullish(),
+    ports: z.string().nullish(),
+    startScript: z.string().nullish(),
+  })
+  .passthrough();
+
+const nullishString = z.string().nullish();
+const count = z.number().int().nonnegative().nullish();
+
+/** `saveEndpoint(input: EndpointInput!)`. Unknown fields are accepted and ignored. */
+export const EndpointInputSchema = z
+  .object({
+    id: nullishString,
+    name: nullishString,
+    templateId: nullishString,
+    template: TemplateInputSchema.nullish(),
+    gpuIds: nullishString,
+    gpuCount: count,
+    workersMin: count,
+    workersMax: count,
+    idleTimeout: count,
+    scalerType: z.enum(["QUEUE_DELAY", "REQUEST_COUNT"]).nullish(),
+    scalerValue: z.number().int().positive().nullish(),
+    executionTimeoutMs: count,
+    networkVolumeId: nullishString,
+    locations: nullishString,
+    allowedCudaVersions: nullishString,
+    instanceIds: z.array(z.string()).nullish(),
+    type: nullishString,
+    flashBootType: z.enum(["FLASHBOOT", "OFF"]).nullish(),
+  })
+  .passthrough();
+export type EndpointInput = z.input<typeof EndpointInputSchema>;
+
+export interface EndpointTemplate {
+  id: string;
+  name: string;
+  imageName: string;
+  containerDiskInGb: number;
+  env: { key: string; value: string }[];
+  dockerArgs: string;
+  ports: string | null;
+  startScript: string | null;
+}
+
+export interface EndpointConfig {
+  id: string;
+  name: string;
+  templateId: string;
+  template: EndpointTemplate;
+  gpuIds: string;
+  gpuCount: number;
+  workersMin: number;
+  workersMax: number;
+  /** Seconds a worker may stay idle before it is stopped. */
+  idleTimeout: number;
+  scalerType: "QUEUE_DELAY" | "REQUEST_COUNT";
+  scalerValue: number;
+  executionTimeoutMs: number;
+  networkVolumeId: string | null;
+  locations: string | null;
+  allowedCudaVersions: string | null;
+  instanceIds: string[];
+  type: string;
+  flashBootType: "FLASHBOOT" | "OFF";
+  version: number;
+  createdAt: string;
+}
+
+const EndpointFileSchema = z.object({
+  version: z.literal(1),
+  endpoints: z.array(z.custom<EndpointConfig>((v) => typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string")),
+});
+
+/** A `saveEndpoint` input that RunPod would refuse; the message is what GraphQL answers. */
+export class EndpointInputError extends Error {
+  override name = "EndpointInputError";
+}
+
+/** RunPod's ids are 14 lowercase letters and digits. */
+function newId(length = 14): string {
+  const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  const bytes = randomBytes(length);
+  let out = "";
+  for (const byte of bytes) out += alphabet[byte % alphabet.length];
+  return out;
+}
+
+function checkGpuIds(gpuIds: string): void {
+  for (const raw of gpuIds.split(",").map((s) => s.trim()).filter(Boolean)) {
+    // A "-" prefix excludes one exact GPU type inside the chosen pools; any name is allowed there.
+    if (raw.startsWith("-")) continue;
+    if (!(GPU_POOL_IDS as readonly string[]).includes(raw)) {
+      throw new EndpointInputError(`gpuIds: unknown GPU pool "${raw}" (known: ${GPU_POOL_IDS.join(", ")})`);
+    }
+  }
+}
+
+function checkInstanceIds(ids: readonly string[]): void {
+  for (const id of ids) {
+    if (!CPU_FLAVOURS.includes(id)) throw new EndpointInputError(`instanceIds: unknown CPU flavour "${id}" (known: ${CPU_FLAVOURS.join(", ")})`);
+  }
+}
+
+export interface EndpointRegistryOptions {
+  /** File the definitions are kept in; none keeps them in memory only. */
+  file?: string;
+}
+
+export type EndpointChange = { kind: "created" | "updated" | "deleted"; endpoint: EndpointConfig; previous?: EndpointConfig };
+
+export class EndpointRegistry {
+  private readonly endpoints = new Map<string, EndpointConfig>();
+  private readonly listeners = new Set<(change: EndpointChange) => void>();
+
+  constructor(private readonly options: EndpointRegistryOptions = {}) {
+    if (options.file) this.load(options.file);
+  }
+
+  onChange(listener: (change: EndpointChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  get(id: string): EndpointConfig | undefined {
+    return this.endpoints.get(id);
+  }
+
+  list(): EndpointConfig[] {
+    return [...this.endpoints.values()];
+  }
+
+  /** `saveEndpoint`: creates, or updates in place when `input.id` is set. */
+  save(rawInput: unknown): EndpointConfig {
+    const parsed = EndpointInputSchema.safeParse(rawInput);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new EndpointInputError(`invalid EndpointInput: ${issue.path.join(".") || "input"}: ${issue.message}`);
+    }
+    const input = parsed.data;
+    if (input.gpuIds) checkGpuIds(input.gpuIds);
+    if (input.instanceIds) checkInstanceIds(input.instanceIds);
+    const previous = input.id ? this.endpoints.get(input.id) : undefined;
+    if (input.id && !previous) throw new EndpointInputError(`Endpoint ${input.id} not found`);
+
+    const base: EndpointConfig = previous ?? this.defaults(input);
+    const template = this.mergeTemplate(base.template, input.template ?? undefined, input.templateId ?? undefined);
+    const next: EndpointConfig = {
+      ...base,
+      name: input.name ?? base.name,
+      templateId: template.id,
+      template,
+      gpuIds: input.gpuIds ?? base.gpuIds,
+      gpuCount: input.gpuCount ?? base.gpuCount,
+      workersMin: input.workersMin ?? base.workersMin,
+      workersMax: input.workersMax ?? base.workersMax,
+      idleTimeout: input.idleTimeout ?? base.idleTimeout,
+      scalerType: input.scalerType ?? base.scalerType,
+      scalerValue: input.scalerValue ?? base.scalerValue,
+      executionTimeoutMs: input.executionTimeoutMs ?? base.executionTimeoutMs,
+      networkVolumeId: input.networkVolumeId !== undefined ? input.networkVolumeId : base.networkVolumeId,
+      locations: input.locations !== undefined ? input.locations : base.locations,
+      allowedCudaVersions: input.allowedCudaVersions !== undefined ? input.allowedCudaVersions : base.allowedCudaVersions,
+      instanceIds: input.instanceIds ?? base.instanceIds,
+      type: input.type ?? base.type,
+      flashBootType: input.flashBootType ?? base.flashBootType,
+      version: previous ? previous.version + 1 : 0,
+    };
+    if (!next.name) throw new EndpointInputError("name is required");
+    if (next.workersMin > next.workersMax) {
+      throw new EndpointInputError(`workersMin (${next.workersMin}) cannot be greater than workersMax (${next.workersMax})`);
+    }
+    this.endpoints.set(next.id, next);
+    this.persist();
+    this.emit(previous ? { kind: "updated", endpoint: next, previous } : { kind: "created", endpoint: next });
+    return next;
+  }
+
+  /** `deleteEndpoint`: true when it existed. */
+  delete(id: string): boolean {
+    const endpoint = this.endpoints.get(id);
+    if (!endpoint) return false;
+    this.endpoints.delete(id);
+    this.persist();
+    this.emit({ kind: "deleted", endpoint });
+    return true;
+  }
+
+  private defaults(input: z.output<typeof EndpointInputSchema>): EndpointConfig {
+    if (!input.template && !input.templateId) throw new EndpointInputError("templateId or template is required");
+    return {
+      id: newId(),
+      name: input.name ?? "",
+      templateId: "",
+      template: {
+        id: input.templateId ?? newId(10),
+        name: input.template?.name ?? input.name ?? "",
+        imageName: "",
+        containerDiskInGb: 5,
+        env: [],
+        dockerArgs: "",
+        ports: null,
+        startScript: null,
+      },
+      gpuIds: input.instanceIds?.length ? "" : "AMPERE_16",
+      gpuCount: 1,
+      workersMin: 0,
+      workersMax: 3,
+      idleTimeout: 5,
+      scalerType: "QUEUE_DELAY",
+      scalerValue: 4,
+      executionTimeoutMs: 600_000,
+      networkVolumeId: null,
+      locations: null,
+      allowedCudaVersions: null,
+      instanceIds: [],
+      type: "QB",
+      flashBootType: "FLASHBOOT",
+      version: 0,
+      createdAt: new Date().toISOString(),
+    };
+  }
+
+  private mergeTemplate(
+    current: EndpointTemplate,
+    input: z.output<typeof TemplateInputSchema> | undefined,
+    templateId: string | undefined,
+  ): EndpointTemplate {
+    const id = templateId ?? current.id;
+    if (!input) return { ...current, id };
+    return {
+      id,
+      name: input.name ?? current.name,
+      imageName: input.imageName ?? current.imageName,
+      containerDiskInGb: input.containerDiskInGb ?? current.containerDiskInGb,
+      env: input.env ?? current.env,
+      dockerArgs: input.dockerArgs ?? current.dockerArgs,
+      ports: input.ports !== undefined ? input.ports : current.ports,
+      startScript: input.startScript !== undefined ? input.startScript : current.startScript,
+    };
+  }
+
+  private emit(change: EndpointChange): void {
+    for (const listener of this.listeners) listener(change);
+  }
+
+  private load(file: string): void {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch {
+      return;
+    }
+    const parsed = EndpointFileSchema.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(`${file} is not a Ferry local endpoints file; move it away to start fresh`);
+    for (const endpoint of parsed.data.endpoints) this.endpoints.set(endpoint.id, endpoint);
+  }
+
+  private persist(): void {
+    const file = this.options.file;
+    if (!file) return;
+    mkdirSync(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify({ version: 1, endpoints: this.list() }, null, 2) + "\n");
+    renameSync(tmp, file);
+  }
+}

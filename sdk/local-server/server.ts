@@ -1,0 +1,212 @@
+/**
+ * The local RunPod: one HTTP server that is at once RunPod's endpoint API (`/v2/<id>/run` ...),
+ * its worker job API (`/v2/<id>/job-take/<pod>` ...) and its management GraphQL (`/graphql`),
+ * plus the worker processes of each endpoint. Clients and workers cannot tell it from RunPod
+ * except by its base URL.
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { z } from "zod";
+import { silentLogger, type Logger } from "../../handler/logger.ts";
+import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from "./endpoint-api.ts";
+import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
+import { GraphQLApi } from "./graphql.ts";
+import { HttpError, isAuthorized, sendError, sendJson } from "./http-util.ts";
+import { JobStore } from "./job-store.ts";
+import { WebhookSender } from "./webhooks.ts";
+import { WORKER_ROUTES, WorkerApi, type WorkerRoute } from "./worker-api.ts";
+import { WorkerSessions } from "./worker-sessions.ts";
+import { WorkerManager, type WorkerInfo, type WorkerOutputLine } from "./workers.ts";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+export const DEFAULT_WORKER_SCRIPT = join(REPO_ROOT, "dist", "handler.mjs");
+export const LOCAL_SERVER_VERSION = "0.1.0";
+
+const ms = z.number().int().nonnegative();
+
+export const LocalServerOptionsSchema = z.object({
+  port: z.number().int().min(0).max(65535).optional(),
+  host: z.string().min(1).optional(),
+  /** When set, every route wants `Authorization: Bearer <key>` (or the raw key). */
+  apiKey: z.string().min(1).optional(),
+  /** Where endpoint definitions and venvs live (default `.ferry`, relative to `cwd`). */
+  stateDir: z.string().min(1).optional(),
+  /** The worker command (default: this Node running `<repo>/dist/handler.mjs`). */
+  workerCommand: z.array(z.string().min(1)).min(1).optional(),
+  /** Working directory of worker processes (default: the server's). */
+  cwd: z.string().optional(),
+  /** Environment workers start from (default `process.env`); RunPod identity variables are replaced. */
+  env: z.record(z.string(), z.string().optional()).optional(),
+  logger: z.custom<Logger>((v) => typeof v === "object" && v !== null).optional(),
+  onWorkerOutput: z.custom<(line: WorkerOutputLine) => void>((v) => typeof v === "function").optional(),
+  /** Endpoints to create at start (as `saveEndpoint` inputs); handy for tests and scripts. */
+  endpoints: z.array(z.unknown()).optional(),
+  /** Keep endpoint definitions in `<stateDir>/local-endpoints.json` (default true). */
+  persistEndpoints: z.boolean().optional(),
+  /** RUNPOD_PING_INTERVAL given to workers (default 2000 ms). */
+  pingIntervalMs: ms.optional(),
+  /** A worker holding jobs that has not called in for this long is lost (default 30 s). */
+  pingTimeoutMs: ms.optional(),
+  /** How long job-take and job-stop are held when there is nothing to answer (default 30 s). */
+  longPollMs: ms.optional(),
+  /** Longest hold of `/stream` without new chunks (default 2.5 s). */
+  streamWaitMs: ms.optional(),
+  resultRetention: z.object({ runMs: ms.optional(), runsyncMs: ms.optional() }).optional(),
+  webhookRetryDelayMs: ms.optional(),
+  /** How long a stopped worker may finish its jobs before it is killed (default 10 s). */
+  workerStopGraceMs: ms.optional(),
+  workerOutputLines: z.number().int().positive().optional(),
+});
+export type LocalServerOptions = z.input<typeof LocalServerOptionsSchema>;
+
+export interface LocalServer {
+  /** Base URL, e.g. http://127.0.0.1:8765 (GraphQL at `/graphql`). */
+  url: string;
+  port: number;
+  /** Endpoint API base, `<url>/v2` (runpod-sdk's `baseUrl`, RunPod's RUNPOD_ENDPOINT_BASE_URL). */
+  endpointBaseUrl: string;
+  graphqlUrl: string;
+  stateDir: string;
+  /** Creates or updates an endpoint exactly as `saveEndpoint` does. */
+  saveEndpoint(input: unknown): EndpointConfig;
+  endpoints(): EndpointConfig[];
+  health(endpointId: string): HealthView;
+  workers(endpointId?: string): WorkerInfo[];
+  /** Stops every worker (each finishes its jobs within a grace period) and the HTTP server. */
+  close(): Promise<void>;
+}
+
+export async function startLocalServer(rawOptions: LocalServerOptions = {}): Promise<LocalServer> {
+  const options = LocalServerOptionsSchema.parse(rawOptions);
+  const logger = options.logger ?? silentLogger();
+  const host = options.host ?? "127.0.0.1";
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const stateDir = resolve(cwd, options.stateDir ?? ".ferry");
+  const pingIntervalMs = options.pingIntervalMs ?? 2000;
+  const apiKeys = options.apiKey ? [options.apiKey] : [];
+  // Workers always get a key: RunPod workers only ping when RUNPOD_AI_API_KEY is set.
+  const workerApiKey = options.apiKey ?? `local-${randomBytes(16).toString("hex")}`;
+
+  const store = new JobStore({ resultRetention: options.resultRetention });
+  const registry = new EndpointRegistry({ file: options.persistEndpoints === false ? undefined : join(stateDir, "local-endpoints.json") });
+  for (const input of options.endpoints ?? []) registry.save(input);
+
+  let baseUrl = "";
+  let managerRef: WorkerManager | undefined;
+  const sessions = new WorkerSessions({
+    store,
+    pingTimeoutMs: options.pingTimeoutMs ?? 30_000,
+    onLost: (session, reason) => {
+      logger.warn({ endpointId: session.endpointId, worker: session.name, podId: session.podId, reason }, "worker lost");
+      if (session.managed) managerRef?.killWorker(session.podId);
+    },
+  });
+  const webhooks = new WebhookSender({ logger, retryDelayMs: options.webhookRetryDelayMs });
+  store.onFinal((job) => {
+    if (job.webhook) webhooks.send(job.webhook, store.view(job), job.id);
+  });
+
+  const manager = new WorkerManager({
+    registry,
+    store,
+    sessions,
+    logger,
+    workerCommand: options.workerCommand ?? [process.execPath, DEFAULT_WORKER_SCRIPT],
+    serverUrl: () => baseUrl,
+    stateDir,
+    workerApiKey,
+    pingIntervalMs,
+    cwd,
+    baseEnv: (options.env as NodeJS.ProcessEnv | undefined) ?? process.env,
+    outputLines: options.workerOutputLines,
+    onOutput:
+      options.onWorkerOutput ??
+      ((line) => logger.info({ endpoint: line.endpointName || line.endpointId, worker: line.worker, stream: line.stream }, line.line)),
+    stopGraceMs: options.workerStopGraceMs,
+  });
+  managerRef = manager;
+
+  const endpointApi = new EndpointApi({ store, registry, sessions, streamWaitMs: options.streamWaitMs ?? 2500 });
+  const workerApi = new WorkerApi({
+    store,
+    sessions,
+    registry,
+    logger,
+    longPollMs: options.longPollMs ?? 30_000,
+    onStopPod: (podId) => manager.stopWorker(podId, "the worker asked to be refreshed (refresh_worker)"),
+  });
+  const graphql = new GraphQLApi({ registry, logger });
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://local");
+    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    if (parts.length === 0) {
+      return sendJson(res, 200, { server: "ferry-local-runpod", version: LOCAL_SERVER_VERSION, pid: process.pid, endpointBaseUrl: `${baseUrl}/v2`, graphqlUrl: `${baseUrl}/graphql` });
+    }
+    if (!isAuthorized(req, apiKeys)) throw new HttpError(401, "missing or wrong API key: send Authorization: Bearer <key>");
+    if (parts.length === 1 && parts[0] === "graphql") return graphql.handle(req, res);
+    if (parts[0] === "v2" && parts.length >= 3) {
+      const [, endpointId, action, ...rest] = parts as [string, string, string, ...string[]];
+      if ((CLIENT_ROUTES as readonly string[]).includes(action)) return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
+      if ((WORKER_ROUTES as readonly string[]).includes(action)) return workerApi.handle(req, res, url, endpointId, action as WorkerRoute, rest);
+    }
+    throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
+  };
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      if (!(err instanceof HttpError)) logger.error({ err, url: req.url }, "request failed");
+      sendError(res, err);
+    });
+  });
+  // Long polls and runsync hold requests for minutes; keep-alive sockets idle between polls.
+  server.requestTimeout = 0;
+  server.keepAliveTimeout = 65_000;
+
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once("error", reject);
+    server.listen(options.port ?? 0, host, () => {
+      server.off("error", reject);
+      resolvePromise();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const reachableHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
+  baseUrl = `http://${reachableHost}:${port}`;
+  logger.info({ url: baseUrl, stateDir }, "local RunPod server listening");
+  if (!options.workerCommand && !existsSync(DEFAULT_WORKER_SCRIPT)) {
+    logger.warn(`${DEFAULT_WORKER_SCRIPT} is missing: build the worker with \`node images/build.mjs\` before sending jobs`);
+  }
+  manager.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: baseUrl,
+    port,
+    endpointBaseUrl: `${baseUrl}/v2`,
+    graphqlUrl: `${baseUrl}/graphql`,
+    stateDir,
+    saveEndpoint: (input) => registry.save(input),
+    endpoints: () => registry.list(),
+    health: (endpointId) => endpointApi.health(endpointId),
+    workers: (endpointId) => manager.list(endpointId),
+    close: () => {
+      closing ??= (async () => {
+        await manager.close(options.workerStopGraceMs ?? 5000);
+        store.close();
+        sessions.close();
+        webhooks.close();
+        await new Promise<void>((resolvePromise) => {
+          server.close(() => resolvePromise());
+          server.closeAllConnections();
+        });
+        logger.info("local RunPod server stopped");
+      })();
+      return closing;
+    },
+  };
+}

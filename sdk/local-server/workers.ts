@@ -1,0 +1,360 @@
+/**
+ * Worker processes of each endpoint: real `node dist/handler.mjs` processes (or an injected
+ * command) given RunPod's environment, between `workersMin` and `workersMax` of them, more when
+ * jobs queue up and fewer after `idleTimeout` seconds idle. Their output is kept per worker and
+ * handed on line by line; a process that dies has its jobs re-queued through the sessions.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+import type { Logger } from "../../handler/logger.ts";
+import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
+import type { JobStore } from "./job-store.ts";
+import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";
+
+export interface WorkerOutputLine {
+  endpointId: string;
+  endpointName: string;
+  worker: string;
+  podId: string;
+  stream: "stdout" | "stderr";
+  line: string;
+}
+
+export interface WorkerInfo {
+  podId: string;
+  name: string;
+  endpointId: string;
+  pid: number | undefined;
+  state: WorkerState | "stopping" | "exited";
+  startedAt: number;
+  exitCode: number | null | undefined;
+  signal: NodeJS.Signals | null | undefined;
+  /** The last lines the worker wrote (stdout and stderr, in order). */
+  output: string[];
+}
+
+export interface WorkerManagerOptions {
+  registry: EndpointRegistry;
+  store: JobStore;
+  sessions: WorkerSessions;
+  logger: Logger;
+  workerCommand: readonly string[];
+  /** The server's base URL as workers reach it, e.g. http://127.0.0.1:8765. */
+  serverUrl: () => string;
+  /** Absolute; each endpoint's venv is `<stateDir>/endpoints/<id>/venv`. */
+  stateDir: string;
+  /** Sent by workers raw in `Authorization` (RUNPOD_AI_API_KEY). */
+  workerApiKey: string;
+  pingIntervalMs: number;
+  cwd: string;
+  baseEnv: NodeJS.ProcessEnv;
+  outputLines?: number;
+  onOutput?: (line: WorkerOutputLine) => void;
+  /** How long a stopped worker may take to finish its jobs before it is killed. */
+  stopGraceMs?: number;
+}
+
+interface ManagedWorker {
+  podId: string;
+  name: string;
+  endpointId: string;
+  child: ChildProcess;
+  startedAt: number;
+  stopping: boolean;
+  exited: boolean;
+  exitCode: number | null | undefined;
+  signal: NodeJS.Signals | null | undefined;
+  output: string[];
+  exitPromise: Promise<void>;
+  killTimer: NodeJS.Timeout | undefined;
+}
+
+/** Variables describing a RunPod identity: the server sets its own, never the user's shell's. */
+const RUNPOD_IDENTITY_VARS = [
+  "RUNPOD_API_KEY",
+  "RUNPOD_AI_API_KEY",
+  "RUNPOD_WEBHOOK_GET_JOB",
+  "RUNPOD_WEBHOOK_POST_OUTPUT",
+  "RUNPOD_WEBHOOK_POST_STREAM",
+  "RUNPOD_WEBHOOK_PING",
+  "RUNPOD_POD_ID",
+  "RUNPOD_ENDPOINT_ID",
+  "RUNPOD_PING_INTERVAL",
+  "RUNPOD_POD_HOSTNAME",
+];
+
+const MAX_START_BACKOFF_MS = 30_000;
+
+export class WorkerManager {
+  private readonly workers = new Map<string, ManagedWorker>();
+  private readonly exited: ManagedWorker[] = [];
+  private readonly sequence = new Map<string, number>();
+  private readonly startFailures = new Map<string, { count: number; until: number }>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly scheduled = new Set<string>();
+  private closed = false;
+  private readonly outputLines: number;
+  private readonly stopGraceMs: number;
+
+  constructor(private readonly options: WorkerManagerOptions) {
+    this.outputLines = options.outputLines ?? 500;
+    this.stopGraceMs = options.stopGraceMs ?? 10_000;
+    options.store.onChange((endpointId) => this.schedule(endpointId));
+    options.registry.onChange((change) => {
+      if (change.kind === "deleted") {
+        options.store.dropEndpoint(change.endpoint.id);
+        for (const worker of this.liveWorkers(change.endpoint.id)) this.stop(worker, "endpoint deleted");
+        return;
+      }
+      if (change.kind === "updated" && change.previous && workerSetupChanged(change.previous, change.endpoint)) {
+        // New env or template: current workers finish what they hold and make way for new ones.
+        for (const worker of this.liveWorkers(change.endpoint.id)) this.stop(worker, "endpoint template changed");
+      }
+      this.schedule(change.endpoint.id);
+    });
+  }
+
+  /** Starts what each known endpoint needs (its `workersMin`). */
+  start(): void {
+    for (const endpoint of this.options.registry.list()) this.schedule(endpoint.id);
+  }
+
+  list(endpointId?: string): WorkerInfo[] {
+    const all = [...this.exited, ...this.workers.values()];
+    return all
+      .filter((w) => endpointId === undefined || w.endpointId === endpointId)
+      .map((w) => {
+        const session = this.options.sessions.get(w.podId);
+        const state: WorkerInfo["state"] = w.exited ? "exited" : w.stopping ? "stopping" : session ? this.options.sessions.state(session) : "initializing";
+        return {
+          podId: w.podId,
+          name: w.name,
+          endpointId: w.endpointId,
+          pid: w.child.pid,
+          state,
+          startedAt: w.startedAt,
+          exitCode: w.exitCode,
+          signal: w.signal,
+          output: [...w.output],
+        };
+      });
+  }
+
+  /** Stops a worker gracefully (it finishes its jobs), e.g. when it asked for `stopPod`. */
+  stopWorker(podId: string, reason: string): void {
+    const worker = this.workers.get(podId);
+    if (worker) this.stop(worker, reason);
+  }
+
+  /** Kills a worker declared lost (it stopped pinging); its jobs were already released. */
+  killWorker(podId: string): void {
+    const worker = this.workers.get(podId);
+    if (worker && !worker.exited) {
+      worker.stopping = true;
+      worker.child.kill("SIGKILL");
+    }
+  }
+
+  async close(graceMs = 5000): Promise<void> {
+    this.closed = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    const all = [...this.workers.values()];
+    for (const worker of all) this.stop(worker, "server closing", graceMs);
+    await Promise.all(all.map((w) => w.exitPromise));
+  }
+
+  // ---------------------------------------------------------------------------------------
+
+  private liveWorkers(endpointId: string): ManagedWorker[] {
+    return [...this.workers.values()].filter((w) => w.endpointId === endpointId && !w.stopping && !w.exited);
+  }
+
+  /** Coalesces the many job events of one tick into one scaling decision per endpoint. */
+  private schedule(endpointId: string): void {
+    if (this.closed || this.scheduled.has(endpointId)) return;
+    this.scheduled.add(endpointId);
+    setImmediate(() => {
+      this.scheduled.delete(endpointId);
+      if (!this.closed) this.reconcile(endpointId);
+    });
+  }
+
+  private reconcile(endpointId: string): void {
+    const endpoint = this.options.registry.get(endpointId);
+    const pendingTimer = this.timers.get(endpointId);
+    if (pendingTimer) {
+      clearTimeout(pendingTimer);
+      this.timers.delete(endpointId);
+    }
+    if (!endpoint) return;
+    const now = Date.now();
+    const counts = this.options.store.counts(endpointId);
+    const perWorker = endpoint.scalerType === "REQUEST_COUNT" ? Math.max(1, endpoint.scalerValue) : 1;
+    const wanted = Math.ceil((counts.inQueue + counts.inProgress) / perWorker);
+    const desired = Math.min(endpoint.workersMax, Math.max(endpoint.workersMin, wanted));
+    const live = this.liveWorkers(endpointId);
+    let nextCheck = Infinity;
+
+    if (live.length < desired) {
+      const failures = this.startFailures.get(endpointId);
+      if (failures && failures.until > now) {
+        nextCheck = failures.until;
+      } else {
+        for (let i = live.length; i < desired; i++) this.spawnWorker(endpoint);
+      }
+    } else if (live.length > desired) {
+      let surplus = live.length - Math.max(endpoint.workersMin, desired);
+      const idleMs = endpoint.idleTimeout * 1000;
+      for (const worker of live) {
+        if (surplus <= 0) break;
+        const session = this.options.sessions.get(worker.podId);
+        if (!session || session.firstContactAt === undefined) continue;
+        const idleSince = this.options.store.workerIdleSince(worker.podId);
+        if (idleSince === undefined) continue;
+        if (idleSince + idleMs <= now) {
+          this.stop(worker, `idle for ${endpoint.idleTimeout} s`);
+          surplus--;
+        } else {
+          nextCheck = Math.min(nextCheck, idleSince + idleMs);
+        }
+      }
+    }
+    if (nextCheck !== Infinity) {
+      const timer = setTimeout(() => {
+        this.timers.delete(endpointId);
+        this.reconcile(endpointId);
+      }, Math.max(10, nextCheck - now + 5));
+      timer.unref();
+      this.timers.set(endpointId, timer);
+    }
+  }
+
+  private workerEnv(endpoint: EndpointConfig, podId: string): NodeJS.ProcessEnv {
+    const base: NodeJS.ProcessEnv = { ...this.options.baseEnv };
+    for (const name of RUNPOD_IDENTITY_VARS) delete base[name];
+    const templateEnv = Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value]));
+    const api = `${this.options.serverUrl()}/v2/${endpoint.id}`;
+    const endpointDir = join(this.options.stateDir, "endpoints", endpoint.id);
+    return {
+      ...base,
+      ...templateEnv,
+      RUNPOD_WEBHOOK_GET_JOB: `${api}/job-take/$RUNPOD_POD_ID?gpu=LOCAL`,
+      RUNPOD_WEBHOOK_POST_OUTPUT: `${api}/job-done/$RUNPOD_POD_ID/$ID?gpu=LOCAL`,
+      RUNPOD_WEBHOOK_POST_STREAM: `${api}/job-stream/$RUNPOD_POD_ID/$ID?gpu=LOCAL`,
+      RUNPOD_WEBHOOK_PING: `${api}/ping/$RUNPOD_POD_ID?gpu=LOCAL`,
+      RUNPOD_POD_ID: podId,
+      RUNPOD_AI_API_KEY: this.options.workerApiKey,
+      RUNPOD_ENDPOINT_ID: endpoint.id,
+      RUNPOD_PING_INTERVAL: String(this.options.pingIntervalMs),
+      RUNPOD_POD_HOSTNAME: hostname(),
+      FERRY_VENV: join(endpointDir, "venv"),
+    };
+  }
+
+  private spawnWorker(endpoint: EndpointConfig): void {
+    const seq = (this.sequence.get(endpoint.id) ?? 0) + 1;
+    this.sequence.set(endpoint.id, seq);
+    const podId = `${endpoint.id}-${randomBytes(4).toString("hex")}`;
+    const name = `worker-${seq}`;
+    mkdirSync(join(this.options.stateDir, "endpoints", endpoint.id), { recursive: true });
+    const [command, ...args] = this.options.workerCommand;
+    if (!command) throw new Error("workerCommand is empty");
+    this.options.sessions.register(podId, endpoint.id, name);
+    const child = spawn(command, args, {
+      cwd: this.options.cwd,
+      env: this.workerEnv(endpoint, podId),
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let resolveExit!: () => void;
+    const worker: ManagedWorker = {
+      podId,
+      name,
+      endpointId: endpoint.id,
+      child,
+      startedAt: Date.now(),
+      stopping: false,
+      exited: false,
+      exitCode: undefined,
+      signal: undefined,
+      output: [],
+      exitPromise: new Promise((resolve) => (resolveExit = resolve)),
+      killTimer: undefined,
+    };
+    this.workers.set(podId, worker);
+    this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, pid: child.pid }, "worker started");
+
+    const pipeLines = (stream: NodeJS.ReadableStream | null, kind: "stdout" | "stderr") => {
+      if (!stream) return;
+      createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
+        worker.output.push(line);
+        if (worker.output.length > this.outputLines) worker.output.splice(0, worker.output.length - this.outputLines);
+        this.options.onOutput?.({ endpointId: endpoint.id, endpointName: endpoint.name, worker: name, podId, stream: kind, line });
+      });
+    };
+    pipeLines(child.stdout, "stdout");
+    pipeLines(child.stderr, "stderr");
+
+    let finished = false;
+    const onGone = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
+      if (finished) return;
+      finished = true;
+      worker.exited = true;
+      worker.exitCode = code;
+      worker.signal = signal;
+      if (worker.killTimer) clearTimeout(worker.killTimer);
+      this.workers.delete(podId);
+      this.exited.push(worker);
+      if (this.exited.length > 50) this.exited.shift();
+      const session = this.options.sessions.get(podId);
+      const contacted = session?.firstContactAt !== undefined;
+      const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      this.options.sessions.lost(podId, how);
+      if (!worker.stopping) {
+        const level = contacted ? "warn" : "error";
+        this.options.logger[level](
+          { endpointId: endpoint.id, worker: name, podId, code, signal, lastOutput: worker.output.slice(-20).join("\n") },
+          `worker ${how}`,
+        );
+        if (!contacted) this.noteStartFailure(endpoint.id);
+      } else {
+        this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, code, signal }, "worker stopped");
+      }
+      if (contacted) this.startFailures.delete(endpoint.id);
+      resolveExit();
+      this.schedule(endpoint.id);
+    };
+    child.on("exit", (code, signal) => onGone(code, signal));
+    child.on("error", (err) => {
+      if (child.pid === undefined) onGone(null, null, err);
+    });
+  }
+
+  private noteStartFailure(endpointId: string): void {
+    const previous = this.startFailures.get(endpointId)?.count ?? 0;
+    const count = previous + 1;
+    const delayMs = Math.min(MAX_START_BACKOFF_MS, 500 * 2 ** (count - 1));
+    this.startFailures.set(endpointId, { count, until: Date.now() + delayMs });
+  }
+
+  private stop(worker: ManagedWorker, reason: string, graceMs = this.stopGraceMs): void {
+    if (worker.exited) return;
+    if (!worker.stopping) {
+      worker.stopping = true;
+      this.options.sessions.drain(worker.podId);
+      this.options.logger.info({ endpointId: worker.endpointId, worker: worker.name, podId: worker.podId, reason }, "stopping worker");
+      worker.child.kill("SIGTERM");
+    }
+    if (worker.killTimer) clearTimeout(worker.killTimer);
+    worker.killTimer = setTimeout(() => worker.child.kill("SIGKILL"), graceMs);
+    worker.killTimer.unref();
+  }
+}
+
+function workerSetupChanged(previous: EndpointConfig, next: EndpointConfig): boolean {
+  return JSON.stringify(previous.template.env) !== JSON.stringify(next.template.env) || previous.templateId !== next.templateId;
+}
