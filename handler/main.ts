@@ -29,6 +29,8 @@ function positiveInteger(raw: string | undefined, fallback: number): number {
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
   const logger = createLogger({ level: parseLogLevel(argValue(argv, "--rp_log_level") ?? process.env.RUNPOD_LOG_LEVEL) });
+  // @huggingface/hub reports each file it fetches with console.debug; that belongs in the log, not on stdout.
+  console.debug = (...args: unknown[]) => logger.debug(args.map(String).join(" "));
   const target = await resolvePythonTarget({ basePython: runnerPython(), logger });
   // The child reads models from the same cache the worker downloads them into.
   const hfCache = hubCacheDir(process.env);

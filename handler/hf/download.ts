@@ -1,0 +1,267 @@
+/**
+ * Downloading one model's snapshot into the hub cache with @huggingface/hub.
+ *
+ * The library's `snapshotDownload` is the same loop as below (`modelInfo` for the commit,
+ * `listFiles`, `downloadFileToCacheDir` per file), but it fetches every file one after the
+ * other, has no include/exclude patterns and no progress, and writes `refs/<revision>` before
+ * any file. So the loop is here, and each file still goes through the library's
+ * `downloadFileToCacheDir`, which writes the layout Python reads (`blobs/<etag>` via
+ * `.incomplete` and a rename, relative symlinks in `snapshots/<commit>/`).
+ */
+import { mkdir, rm, stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
+import { downloadFileToCacheDir, fileDownloadInfo, listFiles, modelInfo } from "@huggingface/hub";
+import type { Logger } from "../logger.ts";
+import {
+  assertInside,
+  blobPath,
+  COMMIT,
+  incompletePath,
+  pointerPath,
+  snapshotDir,
+  writeManifest,
+  writeRef,
+  type ManifestFile,
+} from "./cache-layout.ts";
+import { IncompleteFileError, InvalidHubResponseError, ModelDownloadError, toModelDownloadError, type ErrorContext } from "./errors.ts";
+import { createHubFetch } from "./hub-fetch.ts";
+import { formatModelSpec, type ModelSpec } from "./model-spec.ts";
+import { formatBytes, ModelProgress } from "./progress.ts";
+import { partialSize, resumePartialBlob } from "./resume.ts";
+
+export interface CachedModelReport {
+  /** The spec as given, canonical: `org/name` or `org/name@revision`. */
+  model: string;
+  repo: string;
+  revision: string;
+  commit: string;
+  /** `snapshots/<commit>` in the cache: what `snapshot_download` returns in Python. */
+  snapshotPath: string;
+  /** Answered from the cache alone, with no request to the hub. */
+  fromCache: boolean;
+  files: number;
+  bytesTotal: number;
+  filesDownloaded: number;
+  filesResumed: number;
+  bytesDownloaded: number;
+  durationMs: number;
+}
+
+export type Limiter = <T>(task: () => Promise<T>) => Promise<T>;
+
+/** At most `n` tasks at once; a finished task hands its slot straight to the next waiter. */
+export function createLimiter(n: number): Limiter {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async (task) => {
+    if (active >= n) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+export interface DownloadContext {
+  cacheDir: string;
+  hubUrl: string | undefined;
+  token: string | undefined;
+  select: (path: string) => boolean;
+  limit: Limiter;
+  logger: Logger;
+  emit: (level: "info" | "warn", line: string, fields?: Record<string, unknown>) => void;
+  signal: AbortSignal;
+  retries: number;
+  retryDelayMs: number;
+  progressIntervalMs: number;
+}
+
+async function presentWithSize(path: string, size: number): Promise<boolean> {
+  try {
+    const s = await stat(path);
+    return s.isFile() && s.size === size;
+  } catch {
+    return false;
+  }
+}
+
+async function withRetries<T>(
+  what: string,
+  fn: () => Promise<T>,
+  ctx: DownloadContext,
+  errCtx: ErrorContext,
+  model: string,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const mapped = toModelDownloadError(err, errCtx);
+      if (!mapped.transient || attempt >= ctx.retries || ctx.signal.aborted) throw mapped;
+      const delayMs = ctx.retryDelayMs * 2 ** attempt;
+      ctx.emit("warn", `hf ${model}: ${what} failed (${mapped.reason}); attempt ${attempt + 2} of ${ctx.retries + 1} in ${delayMs} ms`);
+      // A backoff before reconnecting to the hub; it ends early when the job is cancelled.
+      await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => undefined);
+    }
+  }
+}
+
+/** Downloads what the cache lacks of one model's snapshot, then records it as complete. */
+export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Promise<CachedModelReport> {
+  const started = performance.now();
+  const model = formatModelSpec(spec);
+  const repo = { type: "model" as const, name: spec.repo };
+  // One file failing for good stops the model's other downloads (their partial files stay).
+  const failFast = new AbortController();
+  const signal = AbortSignal.any([ctx.signal, failFast.signal]);
+  const hub = createHubFetch({ token: ctx.token, signal });
+  const errCtx: ErrorContext = {
+    repo: spec.repo,
+    revision: spec.revision,
+    tokenProvided: Boolean(ctx.token),
+    errorCodeFor: hub.errorCodeFor,
+    signal: ctx.signal,
+  };
+  const common = { hubUrl: ctx.hubUrl, fetch: hub.fetch };
+
+  const info = await withRetries(
+    "resolving the revision",
+    () => modelInfo({ ...common, name: spec.repo, revision: spec.revision, additionalFields: ["sha"] }),
+    ctx,
+    errCtx,
+    model,
+  );
+  const commit = COMMIT.parse(info.sha);
+
+  const listing = await withRetries(
+    "listing files",
+    async () => {
+      const entries: ManifestFile[] = [];
+      for await (const entry of listFiles({ ...common, repo, recursive: true, revision: commit })) {
+        if (entry.type !== "file") continue;
+        const etag = entry.lfs?.oid ?? entry.xetHash ?? entry.oid;
+        if (!etag) throw new InvalidHubResponseError(`no oid listed for ${entry.path}`);
+        entries.push({ path: entry.path, size: entry.lfs?.size ?? entry.size, etag });
+      }
+      return entries;
+    },
+    ctx,
+    errCtx,
+    model,
+  );
+
+  const selected = listing.filter((f) => ctx.select(f.path));
+  if (selected.length === 0) {
+    ctx.emit("warn", `hf ${model}: the include/exclude patterns select none of its ${listing.length} files`);
+  }
+  const presence = await Promise.all(
+    selected.map(async (f) => ({ file: f, present: await presentWithSize(pointerPath(ctx.cacheDir, spec.repo, commit, f.path), f.size) })),
+  );
+  const todo = presence.filter((p) => !p.present).map((p) => p.file);
+  const bytesTotal = selected.reduce((sum, f) => sum + f.size, 0);
+  const bytesCached = presence.filter((p) => p.present).reduce((sum, p) => sum + p.file.size, 0);
+  const progress = new ModelProgress(
+    model,
+    bytesTotal,
+    bytesCached,
+    (line, s) => ctx.emit("info", line, { model, bytesDone: s.bytesDone, bytesTotal: s.bytesTotal }),
+    ctx.progressIntervalMs,
+  );
+  ctx.emit(
+    "info",
+    `hf ${model}: commit ${commit}, ${selected.length} files, ${formatBytes(bytesTotal - bytesCached)} to download` +
+      (bytesCached > 0 ? ` (${selected.length - todo.length} files, ${formatBytes(bytesCached)} already cached)` : ""),
+    { model, commit, files: selected.length, bytesTotal },
+  );
+
+  await mkdir(snapshotDir(ctx.cacheDir, spec.repo, commit), { recursive: true });
+
+  // Files with the same content share one blob: downloading them at once would write the same
+  // `.incomplete` twice, so each blob's files go one after the other (the later ones only link).
+  const byBlob = new Map<string, ManifestFile[]>();
+  for (const f of todo) byBlob.set(f.etag, [...(byBlob.get(f.etag) ?? []), f]);
+
+  let filesResumed = 0;
+  const downloadFile = async (f: ManifestFile): Promise<void> => {
+    const pointer = pointerPath(ctx.cacheDir, spec.repo, commit, f.path);
+    const blob = blobPath(ctx.cacheDir, spec.repo, f.etag);
+    const incomplete = incompletePath(ctx.cacheDir, spec.repo, f.etag);
+    assertInside(ctx.cacheDir, pointer);
+    assertInside(ctx.cacheDir, blob);
+    let counted = 0;
+    const fileFetch = hub.withBodyCounter((n) => {
+      counted += n;
+      progress.add(n);
+    });
+    try {
+      if ((await partialSize(incomplete)) > 0 && !(await presentWithSize(blob, f.size))) {
+        const where = await fileDownloadInfo({ ...common, repo, path: f.path, revision: commit });
+        if (!where) throw new InvalidHubResponseError(`${f.path} is listed but has no download`);
+        const had = await resumePartialBlob({
+          incomplete,
+          blob,
+          url: where.url,
+          size: f.size,
+          // LFS etags are the file's sha256 (64 hex digits); git blob ids are not a plain digest.
+          sha256: f.etag.length === 64 ? f.etag : undefined,
+          fetch: fileFetch,
+          signal,
+          onExisting: (n) => progress.addExisting(n),
+        });
+        if (had > 0) filesResumed++;
+      }
+      await downloadFileToCacheDir({ ...common, fetch: fileFetch, repo, path: f.path, revision: commit, cacheDir: ctx.cacheDir });
+      if (!(await presentWithSize(pointer, f.size))) {
+        // The body ended early without a transport error: the blob must not pass for complete.
+        await rm(blob, { force: true });
+        await rm(pointer, { force: true });
+        throw new IncompleteFileError(`${f.path}: the downloaded size differs from the listed ${f.size} bytes`);
+      }
+    } catch (err) {
+      // The bytes of a failed attempt stay in `.incomplete`; the next attempt counts them as existing.
+      progress.rollback(counted);
+      throw err;
+    }
+  };
+
+  let firstFailure: unknown;
+  const settled = await Promise.allSettled(
+    [...byBlob.values()].map((files) =>
+      ctx.limit(async () => {
+        for (const f of files) {
+          if (failFast.signal.aborted || ctx.signal.aborted) throw new ModelDownloadError({ repo: spec.repo, revision: spec.revision, reason: "aborted", detail: "stopped after another file failed" });
+          await withRetries(`downloading ${f.path}`, () => downloadFile(f), ctx, errCtx, model);
+        }
+      }).catch((err: unknown) => {
+        // The first failure is the cause; the others are mostly the aborts it set off.
+        firstFailure ??= err;
+        failFast.abort();
+        throw err;
+      }),
+    ),
+  );
+  if (settled.some((s) => s.status === "rejected")) throw toModelDownloadError(firstFailure, errCtx);
+
+  await writeManifest(ctx.cacheDir, { version: 1, repo: spec.repo, commit, files: listing });
+  if (!spec.pinned) await writeRef(ctx.cacheDir, spec.repo, spec.revision, commit);
+  progress.report("done");
+
+  return {
+    model,
+    repo: spec.repo,
+    revision: spec.revision,
+    commit,
+    snapshotPath: snapshotDir(ctx.cacheDir, spec.repo, commit),
+    fromCache: false,
+    files: selected.length,
+    bytesTotal,
+    filesDownloaded: todo.length,
+    filesResumed,
+    bytesDownloaded: progress.bytesDownloaded,
+    durationMs: performance.now() - started,
+  };
+}
