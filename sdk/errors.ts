@@ -1,0 +1,268 @@
+/**
+ * Every error the SDK throws. Flat classes, each with its own `name`, so `instanceof` and
+ * `err.name` both work after the error crosses a module or realm boundary.
+ *
+ * Remote failures (the Python code or the worker failed) are `RemoteError` or one of its
+ * subclasses and carry the job id and the captured stdout. Failures around the job (timeout,
+ * cancel, HTTP, provisioning, a value that cannot be encoded) have their own classes.
+ */
+import type { FunctionResponse } from "../handler/wire.ts";
+
+export class FerryError extends Error {
+  override name = "FerryError";
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+
+export interface RemoteErrorInit {
+  /** The Python exception class (`ValueError`), or a worker category (`InvalidRequest`, `CudaOutOfMemory`, ...). */
+  errorType: string;
+  /** The exception's message (`str(exc)` in Python). */
+  message: string;
+  traceback?: string | undefined;
+  stdout?: string | undefined;
+  jobId?: string | undefined;
+  workerId?: string | undefined;
+  details?: Record<string, unknown> | undefined;
+}
+
+/** The remote code raised, or the worker could not run it. */
+export class RemoteError extends FerryError {
+  override name = "RemoteError";
+  readonly errorType: string;
+  readonly traceback: string;
+  readonly stdout: string;
+  readonly jobId: string | undefined;
+  readonly workerId: string | undefined;
+  readonly details: Record<string, unknown>;
+
+  constructor(init: RemoteErrorInit) {
+    super(init.message);
+    this.errorType = init.errorType;
+    this.traceback = init.traceback ?? "";
+    this.stdout = init.stdout ?? "";
+    this.jobId = init.jobId;
+    this.workerId = init.workerId;
+    this.details = init.details ?? {};
+    // The stack a user sees when this goes uncaught: the Python type first, the Python
+    // traceback after the TypeScript frames, so both halves of the failure are in one place.
+    const jsFrames = (this.stack ?? "").split("\n").slice(1).join("\n");
+    const head = `${this.constructor.name} [${this.errorType}]: ${this.message}`;
+    const remote = this.traceback ? `\n\nRemote traceback${this.jobId ? ` (job ${this.jobId})` : ""}:\n${this.traceback}` : "";
+    this.stack = `${head}\n${jsFrames}${remote}`;
+  }
+}
+
+/** The worker process died mid-call (killed, segfault, CUDA fatal error); the job did not finish. */
+export class WorkerCrashedError extends RemoteError {
+  override name = "WorkerCrashedError";
+}
+
+/** A pip or apt dependency could not be installed on the worker. */
+export class DependencyInstallError extends RemoteError {
+  override name = "DependencyInstallError";
+}
+
+/** A Hugging Face model could not be downloaded ahead of the call. */
+export class ModelDownloadError extends RemoteError {
+  override name = "ModelDownloadError";
+}
+
+/** The call ran past its time limit: the client's `timeoutMs`, the worker's, or the endpoint's execution timeout. */
+export class RemoteTimeoutError extends FerryError {
+  override name = "RemoteTimeoutError";
+  readonly timeoutMs: number | undefined;
+  readonly jobId: string | undefined;
+  /** Who enforced the limit. */
+  readonly enforcedBy: "client" | "worker" | "endpoint";
+  readonly stdout: string;
+  constructor(init: { message?: string; timeoutMs?: number | undefined; jobId?: string | undefined; enforcedBy: "client" | "worker" | "endpoint"; stdout?: string | undefined }) {
+    super(init.message ?? `the call timed out${init.timeoutMs !== undefined ? ` after ${init.timeoutMs} ms` : ""}${init.jobId ? ` (job ${init.jobId})` : ""}`);
+    this.timeoutMs = init.timeoutMs;
+    this.jobId = init.jobId;
+    this.enforcedBy = init.enforcedBy;
+    this.stdout = init.stdout ?? "";
+  }
+}
+
+/** The call was cancelled: its AbortSignal aborted, or the job was cancelled on the endpoint. */
+export class CancelledError extends FerryError {
+  override name = "CancelledError";
+  readonly jobId: string | undefined;
+  readonly reason: unknown;
+  constructor(init: { message?: string; jobId?: string | undefined; reason?: unknown } = {}) {
+    super(init.message ?? `the call was cancelled${init.jobId ? ` (job ${init.jobId})` : ""}`);
+    this.jobId = init.jobId;
+    this.reason = init.reason;
+  }
+}
+
+/** A value cannot be sent (no MessagePack mapping) or a received value cannot be read. */
+export class SerializationError extends FerryError {
+  override name = "SerializationError";
+  /** Where in the value: `args[1].model`, `kwargs.mask`, `result`. */
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super(`${path}: ${message}`);
+    this.path = path;
+  }
+}
+
+/** A resource, `remote()` option or call option is invalid (with "did you mean" for misspellings). */
+export class ConfigError extends FerryError {
+  override name = "ConfigError";
+}
+
+/** The result did not match the zod schema given with `.with({ schema })`. */
+export class ResultValidationError extends FerryError {
+  override name = "ResultValidationError";
+  readonly jobId: string | undefined;
+  readonly value: unknown;
+  constructor(message: string, value: unknown, jobId: string | undefined) {
+    super(message);
+    this.value = value;
+    this.jobId = jobId;
+  }
+}
+
+/** Creating, updating, listing or deleting an endpoint failed. */
+export class ProvisioningError extends FerryError {
+  override name = "ProvisioningError";
+  readonly resource: string | undefined;
+  constructor(message: string, options?: { resource?: string | undefined; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.resource = options?.resource;
+  }
+}
+
+/** An HTTP answer the SDK cannot use (after retries, for the retryable ones). */
+export class ApiError extends FerryError {
+  override name = "ApiError";
+  readonly status: number;
+  readonly url: string;
+  readonly body: string;
+  constructor(status: number, url: string, body: string, message?: string) {
+    super(message ?? `${url} answered HTTP ${status}${body ? `: ${body.slice(0, 300)}` : ""}`);
+    this.status = status;
+    this.url = url;
+    this.body = body;
+  }
+}
+
+/** 401 / 403: the key was refused. Says which key source was used, since a stale key is the usual cause. */
+export class AuthenticationError extends ApiError {
+  override name = "AuthenticationError";
+  readonly keySource: string;
+  constructor(status: number, url: string, body: string, keySource: string) {
+    super(status, url, body, `${url} refused the API key (HTTP ${status}); the key came from ${keySource}. Check that it is current and has access to this endpoint.`);
+    this.keySource = keySource;
+  }
+}
+
+/** 429 after every retry. */
+export class RateLimitError extends ApiError {
+  override name = "RateLimitError";
+  readonly retryAfterMs: number | undefined;
+  constructor(url: string, body: string, retryAfterMs: number | undefined, attempts: number) {
+    super(429, url, body, `${url} kept answering HTTP 429 (rate limited) after ${attempts} attempts`);
+    this.retryAfterMs = retryAfterMs;
+  }
+}
+
+/** The endpoint could not be reached (connection refused, DNS, reset) after every retry. */
+export class ConnectionError extends FerryError {
+  override name = "ConnectionError";
+  readonly url: string;
+  constructor(url: string, cause: unknown) {
+    super(`cannot reach ${url}: ${cause instanceof Error ? describeNetworkError(cause) : String(cause)}`, { cause });
+    this.url = url;
+  }
+}
+
+export function describeNetworkError(error: Error): string {
+  const cause = (error as { cause?: unknown }).cause;
+  if (cause instanceof Error) {
+    const code = (cause as { code?: unknown }).code;
+    return typeof code === "string" ? `${code} (${cause.message})` : cause.message;
+  }
+  return error.message;
+}
+
+export interface ErrorContext {
+  jobId?: string | undefined;
+  workerId?: string | undefined;
+  timeoutMs?: number | undefined;
+}
+
+/** `error` as the worker writes it: `"ValueError: bad\n\nTraceback (most recent call last): ..."`. */
+export function splitErrorText(text: string, errorType: string | undefined): { message: string; traceback: string } {
+  const at = text.indexOf("Traceback (most recent call last):");
+  let head = (at >= 0 ? text.slice(0, at) : text.split("\n\n")[0] ?? text).trim();
+  let traceback = at >= 0 ? text.slice(at).trimEnd() : text.includes("\n\n") ? text.slice(text.indexOf("\n\n") + 2).trimEnd() : "";
+  if (!head && traceback) head = traceback.split("\n").filter(Boolean).pop() ?? "";
+  if (errorType && head.startsWith(`${errorType}: `)) head = head.slice(errorType.length + 2);
+  else if (errorType && head === errorType) head = "";
+  if (!traceback) traceback = "";
+  return { message: head, traceback };
+}
+
+/** A FunctionResponse plus what the worker sends beside the schema (`error_traceback`). */
+export type ResponseLike = Partial<FunctionResponse> & { error_traceback?: string | null | undefined };
+
+/** Maps a failed FunctionResponse to the error class its `error_type` names. */
+export function errorFromResponse(response: ResponseLike, context: ErrorContext = {}): FerryError {
+  const errorType = response.error_type || "RemoteError";
+  const text = response.error ?? "";
+  const split = splitErrorText(text, errorType);
+  const traceback = response.error_traceback || split.traceback;
+  const message = split.message || `the remote call failed (${errorType})`;
+  const stdout = response.stdout ?? "";
+  const details = response.details ?? {};
+  const init: RemoteErrorInit = { errorType, message, traceback, stdout, jobId: context.jobId, workerId: context.workerId, details };
+  switch (errorType) {
+    case "Timeout":
+      return new RemoteTimeoutError({ message: `${message}${context.jobId ? ` (job ${context.jobId})` : ""}`, timeoutMs: context.timeoutMs, jobId: context.jobId, enforcedBy: "worker", stdout });
+    case "Cancelled":
+      return new CancelledError({ message: `${message}${context.jobId ? ` (job ${context.jobId})` : ""}`, jobId: context.jobId });
+    case "WorkerProcessDied":
+    case "CudaFatalError":
+      return new WorkerCrashedError(init);
+    case "DependencyInstallError":
+      return new DependencyInstallError(init);
+    case "ModelDownloadError":
+      return new ModelDownloadError(init);
+    default:
+      return new RemoteError(init);
+  }
+}
+
+/**
+ * The `error` of a FAILED job when the handler itself threw: RunPod's JSON text
+ * `{"error_type", "error_message", "error_traceback", ...}`. Plain text otherwise.
+ */
+export function parseJobErrorText(error: unknown): ResponseLike {
+  if (typeof error === "string") {
+    const trimmed = error.trim();
+    if (trimmed.startsWith("{")) {
+      try {
+        const parsed = JSON.parse(trimmed) as Record<string, unknown>;
+        if (typeof parsed.error_message === "string" || typeof parsed.error_type === "string") {
+          return {
+            success: false,
+            error_type: typeof parsed.error_type === "string" ? parsed.error_type : "WorkerError",
+            error: typeof parsed.error_message === "string" ? parsed.error_message : trimmed,
+            error_traceback: typeof parsed.error_traceback === "string" ? parsed.error_traceback : undefined,
+          };
+        }
+      } catch {
+        // Not JSON after all: the text itself is the message.
+      }
+    }
+    const first = trimmed.split("\n")[0] ?? "";
+    const typed = /^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Interrupt|Exit|Warning)): /.exec(first);
+    return { success: false, error_type: typed?.[1]?.split(".").pop() ?? "WorkerError", error: trimmed };
+  }
+  if (error && typeof error === "object") return { success: false, error_type: "WorkerError", error: JSON.stringify(error) };
+  return { success: false, error_type: "WorkerError", error: "the job failed without an error message" };
+}

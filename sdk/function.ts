@@ -1,0 +1,147 @@
+/**
+ * Remote callables: a typed async function that runs one Python function (or one method of a
+ * remote instance) per call, with `.call()` for the details beside the value, `.stream()` for
+ * generators, and `.with()` for per-call options (abort signal, timeout, log handler, result
+ * schema).
+ */
+import { z } from "zod";
+import type { FunctionRequestInput } from "../handler/wire.ts";
+import { decodeResult, invoke, invokeStream, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
+import { encodeBase64 } from "./codec.ts";
+import { ConfigError, ResultValidationError } from "./errors.ts";
+import { isKwargs, splitArgs, type CallArgs } from "./kwargs.ts";
+import { parseOptions } from "./options.ts";
+import type { Resource } from "./resources.ts";
+import { getRuntime } from "./runtime.ts";
+
+export interface CallOptions {
+  /** Aborting it rejects the call with CancelledError and cancels the job on the endpoint. */
+  signal?: AbortSignal | undefined;
+  /** Whole-call limit (queue, installs, execution); past it the call rejects with RemoteTimeoutError and the job is cancelled. */
+  timeoutMs?: number | undefined;
+  /** Where the call's log lines go: a handler, or false for nowhere. Default: this console, prefixed. */
+  onLog?: LogHandler | false | undefined;
+  /** Validates the result (and narrows its type). */
+  schema?: z.ZodType | undefined;
+}
+
+export const CallOptionsSchema = z.object({
+  signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, "must be an AbortSignal").optional(),
+  timeoutMs: z.number().int().positive().max(7 * 86_400_000).optional(),
+  onLog: z.union([z.literal(false), z.custom<LogHandler>((v) => typeof v === "function", "must be a function or false")]).optional(),
+  schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, "must be a zod schema").optional(),
+});
+
+/** The element type `.stream()` yields: a generator declared as returning `T[]` yields `T`. */
+export type Yielded<R> = R extends readonly (infer Y)[] ? Y : R extends AsyncIterable<infer Y> ? Y : R;
+
+export interface RemoteCallable<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>> {
+  /** Runs the call and resolves with its value. */
+  (...args: CallArgs<Args, K>): Promise<R>;
+  /** Runs the call and resolves with its value plus job id, worker id, timings and captured stdout. */
+  call(...args: CallArgs<Args, K>): Promise<CallResult<R>>;
+  /** Yields each value a Python generator yields, as it yields it (a plain function's value once). */
+  stream(...args: CallArgs<Args, K>): AsyncGenerator<Yielded<R>, CallInfo, undefined>;
+  /** The same callable with these call options (merged over the current ones). */
+  with<S extends z.ZodType>(options: CallOptions & { schema: S }): RemoteCallable<Args, z.output<S>, K>;
+  with(options: CallOptions): RemoteCallable<Args, R, K>;
+  /** `embed`, or `Model.generate`. */
+  readonly label: string;
+}
+
+/** A remote Python function. `Args` are its positional parameters, `R` its return type, `K` its keyword arguments. */
+export type RemoteFunction<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>> = RemoteCallable<Args, R, K>;
+
+/** What a callable needs from its owner (a function definition, or a class instance handle). */
+export interface CallableTarget {
+  label: string;
+  resource: Resource;
+  /** The request for these already-encoded arguments. */
+  request(args: string[], kwargs: Record<string, string>, streaming: boolean): FunctionRequestInput | Promise<FunctionRequestInput>;
+  /** Sees every successful outcome (class handles track their instance here). */
+  observe?(outcome: Outcome): void;
+  /** Throws when calls are no longer allowed (a destroyed instance). */
+  check?(): void;
+}
+
+export function encodeArgs(args: readonly unknown[]): { args: string[]; kwargs: Record<string, string> } {
+  const { positional, keywords } = splitArgs(args);
+  positional.forEach((value, i) => {
+    if (isKwargs(value)) throw new ConfigError(`args[${i}]: kwargs({...}) must be the last argument`);
+  });
+  return {
+    args: positional.map((value, i) => encodeBase64(value, `args[${i}]`)),
+    kwargs: Object.fromEntries(Object.entries(keywords).map(([key, value]) => [key, encodeBase64(value, `kwargs.${key}`)])),
+  };
+}
+
+function validate(schema: z.ZodType | undefined, value: unknown, jobId: string, label: string): unknown {
+  if (!schema) return value;
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const where = issue?.path.length ? `result.${issue.path.join(".")}` : "result";
+  throw new ResultValidationError(`${label}: the result does not match its schema: ${where}: ${issue?.message ?? "invalid"}`, value, jobId);
+}
+
+export function makeCallable<Args extends unknown[], R, K extends Record<string, unknown>>(target: CallableTarget, options: CallOptions = {}): RemoteCallable<Args, R, K> {
+  const controlOptions = () => {
+    const runtime = getRuntime();
+    return { signal: options.signal, timeoutMs: options.timeoutMs, onLog: options.onLog ?? runtime.options.onLog };
+  };
+
+  const prepare = async (args: readonly unknown[], streaming: boolean): Promise<FunctionRequestInput> => {
+    target.check?.();
+    const encoded = encodeArgs(args);
+    return target.request(encoded.args, encoded.kwargs, streaming);
+  };
+
+  const details = async (args: readonly unknown[]): Promise<CallResult<R>> => {
+    const input = await prepare(args, false);
+    const runtime = getRuntime();
+    const outcome = await invoke({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
+    target.observe?.(outcome);
+    const value = validate(options.schema, decodeResult(outcome), outcome.jobId, target.label) as R;
+    const { result: _encoded, ...info } = outcome;
+    return { ...info, value };
+  };
+
+  const callable = (async (...args: unknown[]) => (await details(args)).value) as unknown as RemoteCallable<Args, R, K>;
+
+  async function* stream(...args: unknown[]): AsyncGenerator<Yielded<R>, CallInfo, undefined> {
+    const input = await prepare(args, true);
+    const runtime = getRuntime();
+    const generator = invokeStream({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
+    let index = 0;
+    let step = await generator.next();
+    try {
+      while (!step.done) {
+        const path = `yield[${index++}]`;
+        yield decodeResult({ result: step.value as string }, path) as Yielded<R>;
+        step = await generator.next();
+      }
+    } finally {
+      if (!step.done) await generator.return(undefined as never);
+    }
+    const outcome = step.value;
+    target.observe?.(outcome);
+    // A plain function streamed: its value (unless None) is the one item.
+    if (index === 0) {
+      const value = decodeResult(outcome);
+      if (value !== null) yield value as Yielded<R>;
+    }
+    const { result: _encoded, ...info } = outcome;
+    return info;
+  }
+
+  Object.defineProperties(callable, {
+    call: { value: (...args: unknown[]) => details(args) },
+    stream: { value: stream },
+    with: {
+      value: (next: CallOptions) => makeCallable(target, { ...options, ...parseOptions(CallOptionsSchema, next, `${target.label}.with()`) }),
+    },
+    label: { value: target.label },
+    name: { value: target.label },
+  });
+  return callable;
+}

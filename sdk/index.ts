@@ -1,0 +1,43 @@
+/**
+ * Ferry's public API. Everything a user imports comes from here; the other modules are
+ * internal and may change.
+ */
+export { remote, Remote, type RemoteOptions } from "./remote.ts";
+export { kwargs, type Kwargs, type CallArgs } from "./kwargs.ts";
+export type { RemoteCallable, RemoteFunction, CallOptions, Yielded } from "./function.ts";
+export type { RemoteClass, ClassHandle, InstanceHandle, RemoteMethods } from "./cls.ts";
+export type { CallResult, CallInfo, CallTimings, InstanceState, LogHandler, RemoteLogLine } from "./call.ts";
+export { printLog } from "./call.ts";
+export {
+  LiveServerless,
+  CpuLiveServerless,
+  ServerlessEndpoint,
+  Resource,
+  GpuGroup,
+  CpuInstanceType,
+  declaredResources,
+  type LiveServerlessOptions,
+  type CpuLiveServerlessOptions,
+  type ServerlessEndpointOptions,
+  type ResourceConfig,
+} from "./resources.ts";
+export { ndarray, type NdArray, type NumericTypedArray } from "./codec.ts";
+export {
+  FerryError,
+  RemoteError,
+  RemoteTimeoutError,
+  CancelledError,
+  WorkerCrashedError,
+  DependencyInstallError,
+  ModelDownloadError,
+  ProvisioningError,
+  AuthenticationError,
+  RateLimitError,
+  ApiError,
+  ConnectionError,
+  SerializationError,
+  ConfigError,
+  ResultValidationError,
+} from "./errors.ts";
+export { configure, shutdown, type FerryOptions } from "./runtime.ts";
+export { deploy, deployments, undeployResource, endpointHealth } from "./deploy.ts";

@@ -1,0 +1,187 @@
+/**
+ * The process-wide context that remote functions share: the target (RunPod or local), the
+ * local server when this process started one, and each resource's endpoint client, resolved
+ * once and reused by every call.
+ */
+import { ConfigError } from "./errors.ts";
+import type { LogHandler } from "./call.ts";
+import { parseOptions } from "./options.ts";
+import { ensureEndpoint, GraphqlClient, type DeployResult, type ProvisionContext } from "./provisioning.ts";
+import type { Resource } from "./resources.ts";
+import { localNotice, probeLocalServer, resolveTarget, type TargetKind, type TargetSettings } from "./target.ts";
+import { EndpointClient, type RetryPolicy } from "./transport.ts";
+import { z } from "zod";
+
+export interface FerryOptions extends TargetSettings {
+  /** Where remote log lines go by default: a handler, or false for nowhere. Default: this console. */
+  onLog?: LogHandler | false | undefined;
+  /** No line saying that calls run locally. */
+  quiet?: boolean | undefined;
+  /** Retry policy for HTTP (429, 5xx gateways, network errors). */
+  retry?: Partial<RetryPolicy> | undefined;
+  fetch?: typeof fetch | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+const FerryOptionsSchema = z.object({
+  target: z.enum(["local", "runpod"]).optional(),
+  apiKey: z.string().min(1).optional(),
+  endpointBaseUrl: z.string().url().optional(),
+  graphqlUrl: z.string().url().optional(),
+  localUrl: z.string().url().optional(),
+  localApiKey: z.string().min(1).optional(),
+  stateDir: z.string().min(1).optional(),
+  onLog: z.union([z.literal(false), z.custom<LogHandler>((v) => typeof v === "function")]).optional(),
+  quiet: z.boolean().optional(),
+  retry: z.object({ maxRetries: z.number().int().min(0), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }).partial().optional(),
+  fetch: z.custom<typeof fetch>((v) => typeof v === "function").optional(),
+  env: z.record(z.string(), z.string().optional()).optional(),
+});
+
+export interface ConnectedTarget {
+  kind: TargetKind;
+  endpointBaseUrl: string;
+  graphqlUrl: string;
+  apiKey: string | undefined;
+  keySource: string;
+  stateDir: string;
+  graphql: GraphqlClient;
+  /** Closes the local server this process started (no-op otherwise). */
+  close: () => Promise<void>;
+}
+
+interface StartedServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export class Runtime {
+  private targetPromise: Promise<ConnectedTarget> | undefined;
+  private readonly endpoints = new Map<Resource, Promise<EndpointClient>>();
+  private readonly deployed = new Map<Resource, DeployResult>();
+  private started: StartedServer | undefined;
+
+  constructor(readonly options: FerryOptions = {}) {}
+
+  get env(): NodeJS.ProcessEnv {
+    return this.options.env ?? process.env;
+  }
+
+  target(): Promise<ConnectedTarget> {
+    this.targetPromise ??= this.connect().catch((error: unknown) => {
+      this.targetPromise = undefined;
+      throw error;
+    });
+    return this.targetPromise;
+  }
+
+  private async connect(): Promise<ConnectedTarget> {
+    const spec = resolveTarget(this.options, this.env);
+    const retry = this.options.retry;
+    if (spec.kind === "runpod") {
+      return {
+        kind: "runpod",
+        endpointBaseUrl: spec.endpointBaseUrl,
+        graphqlUrl: spec.graphqlUrl,
+        apiKey: spec.apiKey,
+        keySource: spec.keySource,
+        stateDir: spec.stateDir,
+        graphql: new GraphqlClient(spec.graphqlUrl, spec.apiKey, spec.keySource, { fetch: this.options.fetch, retry }),
+        close: async () => undefined,
+      };
+    }
+    let url = spec.url;
+    if (url && !(await probeLocalServer(url, this.options.fetch))) {
+      if (this.options.localUrl ?? this.env.FERRY_LOCAL_URL) throw new ConfigError(`no Ferry local server answers at ${url}`);
+      url = undefined; // a stale .ferry/local.json: its server is gone
+    }
+    if (!url) {
+      // Imported here so that a RunPod-only process never loads the local server.
+      const { startLocalServer } = await import("./local-server/server.ts");
+      const server = await startLocalServer({ stateDir: spec.stateDir, ...(spec.apiKey ? { apiKey: spec.apiKey } : {}) });
+      this.started = server;
+      url = server.url;
+      // A process that started the server must still exit when its own work is done.
+      (server as { unref?: () => void }).unref?.();
+    }
+    if (!this.options.quiet) process.stderr.write(`${localNotice(url, this.started !== undefined)}\n`);
+    return {
+      kind: "local",
+      endpointBaseUrl: `${url}/v2`,
+      graphqlUrl: `${url}/graphql`,
+      apiKey: spec.apiKey,
+      keySource: spec.keySource,
+      stateDir: spec.stateDir,
+      graphql: new GraphqlClient(`${url}/graphql`, spec.apiKey, spec.keySource, { fetch: this.options.fetch, retry }),
+      close: async () => {
+        await this.started?.close();
+        this.started = undefined;
+      },
+    };
+  }
+
+  async provisionContext(): Promise<ProvisionContext> {
+    const t = await this.target();
+    return { graphql: t.graphql, target: t.kind, stateDir: t.stateDir, env: this.env };
+  }
+
+  /** Provisions `resource` (once per process) and answers its endpoint client. */
+  endpoint(resource: Resource): Promise<EndpointClient> {
+    let pending = this.endpoints.get(resource);
+    if (!pending) {
+      pending = (async () => {
+        const t = await this.target();
+        const result = await ensureEndpoint(resource, await this.provisionContext());
+        this.deployed.set(resource, result);
+        return new EndpointClient({
+          baseUrl: t.endpointBaseUrl,
+          endpointId: result.endpointId,
+          apiKey: t.apiKey,
+          keySource: t.keySource,
+          fetch: this.options.fetch,
+          retry: this.options.retry,
+        });
+      })();
+      pending.catch(() => this.endpoints.delete(resource));
+      this.endpoints.set(resource, pending);
+    }
+    return pending;
+  }
+
+  /** How the resource was provisioned in this process, once it was. */
+  deployment(resource: Resource): DeployResult | undefined {
+    return this.deployed.get(resource);
+  }
+
+  async close(): Promise<void> {
+    const t = this.targetPromise;
+    this.targetPromise = undefined;
+    this.endpoints.clear();
+    if (t) await (await t.catch(() => undefined))?.close();
+  }
+}
+
+const RUNTIME_KEY = Symbol.for("ferry.runtime");
+type Holder = { [RUNTIME_KEY]?: Runtime };
+
+export function getRuntime(): Runtime {
+  const holder = globalThis as Holder;
+  return (holder[RUNTIME_KEY] ??= new Runtime());
+}
+
+/**
+ * Sets where calls go and how (replacing the defaults from the environment). Closes a local
+ * server this process started before.
+ */
+export async function configure(options: FerryOptions = {}): Promise<void> {
+  parseOptions(FerryOptionsSchema, options, "configure()");
+  const holder = globalThis as Holder;
+  const previous = holder[RUNTIME_KEY];
+  holder[RUNTIME_KEY] = new Runtime(options);
+  await previous?.close();
+}
+
+/** Stops the local server this process started, if any. Calls after it connect again. */
+export async function shutdown(): Promise<void> {
+  await getRuntime().close();
+}
