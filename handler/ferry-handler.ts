@@ -48,8 +48,22 @@ export interface FerryHandlerOptions {
 
 type HandlerResult = FunctionResponse & { refresh_worker?: boolean };
 
-/** Errors from the preparation steps carry their category in `name`. */
-const PREPARATION_ERRORS = new Set(["DependencyInstallError", "DependencySpecError", "ModelDownloadError", "ModelSpecError"]);
+/**
+ * The category and text of a failed install or download. A spec the worker refused (a bad
+ * requirement, apt name or model id) is a bad request; a tool that failed is an install or
+ * download error, described with the tail of the tool's own output.
+ */
+function describePreparationError(reason: unknown): { errorType: string; message: string } {
+  const error = reason as Error & { errorType?: unknown; reason?: unknown; describe?: () => string };
+  const message = typeof error?.describe === "function" ? error.describe() : (error?.message ?? String(reason));
+  if (typeof error?.errorType === "string") return { errorType: error.errorType, message };
+  if (error?.name === "ModelDownloadError") {
+    const refused = error.reason === "invalid-model-id" || error.reason === "invalid-options";
+    return { errorType: refused ? "InvalidRequest" : "ModelDownloadError", message };
+  }
+  if (error?.name === "DependencyInstallError") return { errorType: "DependencyInstallError", message };
+  return { errorType: "PreparationError", message };
+}
 
 export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
   return async function* ferryHandler(job, ctx): AsyncGenerator<StreamItem, HandlerResult> {
@@ -153,11 +167,9 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
   const settled = await Promise.allSettled(steps);
   const failed = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (!failed) return { reports };
-  const error = failed.reason as Error;
-  const known = PREPARATION_ERRORS.has(error?.name);
-  const errorType = known ? (error.name.startsWith("Model") ? "ModelDownloadError" : "DependencyInstallError") : "PreparationError";
-  ctx.logger.error({ errorType, err: error?.message }, "preparation failed; the user code was not run");
-  return { failure: { success: false, error_type: errorType, error: `${errorType}: ${error?.message ?? String(error)}`, stdout: "" }, reports };
+  const { errorType, message } = describePreparationError(failed.reason);
+  ctx.logger.error({ errorType, err: message }, "preparation failed; the user code was not run");
+  return { failure: { success: false, error_type: errorType, error: `${errorType}: ${message}`, stdout: "" }, reports };
 }
 
 function engineJob(request: FunctionRequest): EngineJob {

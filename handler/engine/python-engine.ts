@@ -154,14 +154,14 @@ class Child {
   }
 }
 
-function defaultRunnerPath(): string {
-  // Bundled: dist/handler.mjs beside dist/python/. From source: handler/engine/ beside handler/python/.
-  const candidates = [new URL("./python/runner.py", import.meta.url), new URL("../python/runner.py", import.meta.url)];
+/** A file of Ferry's Python side. Bundled: dist/python/ beside dist/handler.mjs. From source: handler/python/. */
+export function pythonSourcePath(file: string): string {
+  const candidates = [new URL(`./python/${file}`, import.meta.url), new URL(`../python/${file}`, import.meta.url)];
   for (const candidate of candidates) {
     const path = fileURLToPath(candidate);
     if (existsSync(path)) return path;
   }
-  throw new Error("Ferry's Python runner (python/runner.py) was not found beside the worker");
+  throw new Error(`Ferry's Python file python/${file} was not found beside the worker`);
 }
 
 function forEachLine(stream: Readable | null, onLine: (line: string) => void): void {
@@ -195,7 +195,7 @@ export class PythonEngine extends EventEmitter {
   constructor(options: EngineOptions) {
     super();
     this.python = options.python;
-    this.runnerPath = options.runnerPath ?? defaultRunnerPath();
+    this.runnerPath = options.runnerPath ?? pythonSourcePath("runner.py");
     this.env = childEnvironment(options.env ?? process.env);
     this.logger = options.logger ?? silentLogger();
     this.cancelGraceMs = options.cancelGraceMs ?? Number(process.env.FERRY_CANCEL_GRACE_MS ?? 3000);

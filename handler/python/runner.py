@@ -38,6 +38,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 
+from _ferry_requirements import check_requirements
+
 try:
     import cloudpickle
 except ImportError:  # plain pickle still reads most of what cloudpickle wrote
@@ -773,45 +775,8 @@ def remove_modules(root):
 
 
 # ---------------------------------------------------------------------------------------------
-# Requirement checks (PEP 508 / PEP 440 by `packaging`, never by hand)
+# Import caches after installs
 # ---------------------------------------------------------------------------------------------
-
-
-def _packaging():
-    try:
-        from packaging.requirements import Requirement
-    except ImportError:
-        from pip._vendor.packaging.requirements import Requirement
-    return Requirement
-
-
-def check_requirements(requirements):
-    from importlib import metadata
-
-    Requirement = _packaging()
-    results = []
-    for text in requirements:
-        entry = {"requirement": text, "name": None, "installed_version": None, "satisfied": False, "marker_applies": True}
-        try:
-            req = Requirement(text)
-        except Exception as exc:
-            entry["error"] = f"{type(exc).__name__}: {exc}"
-            results.append(entry)
-            continue
-        entry["name"] = req.name
-        entry["marker_applies"] = bool(req.marker.evaluate()) if req.marker else True
-        try:
-            version = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            version = None
-        entry["installed_version"] = version
-        if version is not None:
-            if req.url:
-                entry["satisfied"] = True
-            else:
-                entry["satisfied"] = (not req.specifier) or req.specifier.contains(version, prereleases=True)
-        results.append(entry)
-    return results
 
 
 def invalidate_import_caches():

@@ -150,7 +150,8 @@ export class JobStore {
     };
     this.maxWorkerLosses = options.maxWorkerLosses ?? 1;
     this.now = options.now ?? Date.now;
-    this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000);
+    this.sweepTimer = setInterval(() => this.sweep(), options.sweepIntervalMs ?? 1000)
+    this.sweepTimer.unref();
     this.sweepTimer.unref();
   }
 
@@ -283,6 +284,7 @@ export class JobStore {
         waiter.resolve([]);
       };
       const timer = setTimeout(abandon, waitMs);
+      timer.unref();
       signal?.addEventListener("abort", abandon, { once: true });
       ep.takers.push(waiter);
     });
@@ -475,6 +477,7 @@ export class JobStore {
       };
       const onAbort = () => finish(this.jobs.get(job.id));
       const timer = setTimeout(onAbort, waitMs);
+      timer.unref();
       signal?.addEventListener("abort", onAbort, { once: true });
       watchers.add(watcher);
     });

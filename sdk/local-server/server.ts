@@ -78,6 +78,8 @@ export interface LocalServer {
   workers(endpointId?: string): WorkerInfo[];
   /** Stops every worker (each finishes its jobs within a grace period) and the HTTP server. */
   close(): Promise<void>;
+  /** Lets the process exit while the server runs (embedded use); its workers die with the process. */
+  unref(): void;
 }
 
 export async function startLocalServer(rawOptions: LocalServerOptions = {}): Promise<LocalServer> {
@@ -184,6 +186,14 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   manager.start();
 
   let closing: Promise<void> | undefined;
+  // Workers hold long polls open; once unref'd, those connections must not keep the process alive.
+  let unrefed = false;
+  const sockets = new Set<import("node:net").Socket>();
+  server.on("connection", (socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    if (unrefed) socket.unref();
+  });
   return {
     url: baseUrl,
     port,
@@ -194,6 +204,12 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     endpoints: () => registry.list(),
     health: (endpointId) => endpointApi.health(endpointId),
     workers: (endpointId) => manager.list(endpointId),
+    unref: () => {
+      unrefed = true;
+      server.unref();
+      for (const socket of sockets) socket.unref();
+      manager.unref();
+    },
     close: () => {
       closing ??= (async () => {
         await manager.close(options.workerStopGraceMs ?? 5000);

@@ -40,7 +40,8 @@ export class WorkerSessions {
   constructor(private readonly options: WorkerSessionsOptions) {
     this.now = options.now ?? Date.now;
     options.store.onStop((event) => this.queueStop(event));
-    this.timer = setInterval(() => this.checkLiveness(), Math.max(50, Math.min(1000, options.pingTimeoutMs / 4)));
+    this.timer = setInterval(() => this.checkLiveness(), Math.max(50, Math.min(1000, options.pingTimeoutMs / 4)))
+    this.timer.unref();
     this.timer.unref();
   }
 
@@ -115,6 +116,7 @@ export class WorkerSessions {
       };
       const abandon = () => finish([]);
       const timer = setTimeout(abandon, waitMs);
+      timer.unref();
       signal?.addEventListener("abort", abandon, { once: true });
       session.stopWaiters.add(finish);
     });

@@ -89,6 +89,12 @@ const RUNPOD_IDENTITY_VARS = [
 
 const MAX_START_BACKOFF_MS = 30_000;
 
+function detachWorker(child: ChildProcess): void {
+  child.unref();
+  (child.stdout as { unref?: () => void } | null)?.unref?.();
+  (child.stderr as { unref?: () => void } | null)?.unref?.();
+}
+
 export class WorkerManager {
   private readonly workers = new Map<string, ManagedWorker>();
   private readonly exited: ManagedWorker[] = [];
@@ -97,6 +103,8 @@ export class WorkerManager {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly scheduled = new Set<string>();
   private closed = false;
+  /** Set by `unref()`: worker processes no longer keep the embedding process alive. */
+  private detached = false;
   private readonly outputLines: number;
   private readonly stopGraceMs: number;
 
@@ -115,6 +123,19 @@ export class WorkerManager {
         for (const worker of this.liveWorkers(change.endpoint.id)) this.stop(worker, "endpoint template changed");
       }
       this.schedule(change.endpoint.id);
+    });
+  }
+
+  /**
+   * Lets the embedding process exit while workers run (the SDK's in-process server): worker
+   * processes and their pipes stop counting as work, and they are killed when the process exits.
+   */
+  unref(): void {
+    if (this.detached) return;
+    this.detached = true;
+    for (const worker of this.workers.values()) detachWorker(worker.child);
+    process.once("exit", () => {
+      for (const worker of this.workers.values()) if (!worker.exited) worker.child.kill("SIGKILL");
     });
   }
 
@@ -286,6 +307,7 @@ export class WorkerManager {
       killTimer: undefined,
     };
     this.workers.set(podId, worker);
+    if (this.detached) detachWorker(child);
     this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, pid: child.pid }, "worker started");
 
     const pipeLines = (stream: NodeJS.ReadableStream | null, kind: "stdout" | "stderr") => {

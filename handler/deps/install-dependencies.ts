@@ -1,0 +1,455 @@
+/**
+ * The dependency step of a call: validate both lists (synchronously, before anything runs),
+ * find what is missing, install only that, and report what was present, what was installed
+ * and where the time went.
+ *
+ * A set found satisfied is remembered (keyed by its normalized form), so a warm worker that
+ * sees the same list again answers without asking Python. Any install clears that memory:
+ * pip or apt may have changed what other sets relied on.
+ */
+import type { Logger } from "../logger.ts";
+import { redactSecrets } from "../secrets.ts";
+import type { LogLine } from "../wire.ts";
+import {
+  assertAptUsable,
+  assertRoot,
+  installAptPackages,
+  missingPackages,
+  queryInstalledDebs,
+  type AptInstaller,
+  type AptOptions,
+  type AptSystem,
+  type AptTimeouts,
+} from "./apt-installer.ts";
+import { DependencyInstallError, DependencySpecError } from "./errors.ts";
+import { installPythonPackages, type PythonInstaller, type PythonInstallResult } from "./pip-installer.ts";
+import { probeInterpreter, type PythonTarget } from "./python-target.ts";
+import { RequirementCheckListSchema, type RequirementCheck, type RequirementChecker } from "./requirement-checker.ts";
+import {
+  parseAptPackage,
+  parseDependencyRequest,
+  type DependencyRequestInput,
+  type ParsedAptPackage,
+  type ParsedRequirement,
+} from "./requirement-spec.ts";
+
+export interface InstalledPackage {
+  name: string;
+  version: string | null;
+  /** The requirement it answers (Python only). */
+  requirement?: string;
+}
+
+export interface PythonDependencyReport {
+  python: string | null;
+  /** Normalized requirements, as checked and installed. */
+  requested: string[];
+  already_present: InstalledPackage[];
+  installed: InstalledPackage[];
+  /** Requirements whose environment marker excludes this interpreter. */
+  not_applicable: string[];
+  /** Answered from this worker's memory of satisfied sets, without asking Python. */
+  memoized: boolean;
+  installer: PythonInstaller | null;
+  build_tools_installed: boolean;
+  check_ms: number;
+  install_ms: number;
+  total_ms: number;
+}
+
+export interface SystemDependencyReport {
+  requested: string[];
+  already_present: InstalledPackage[];
+  installed: InstalledPackage[];
+  memoized: boolean;
+  installer: AptInstaller | null;
+  lists_updated: boolean;
+  /** Why the system packages were skipped (macOS), else null. */
+  skipped: string | null;
+  check_ms: number;
+  install_ms: number;
+  total_ms: number;
+}
+
+export interface DependencyReport {
+  python: PythonDependencyReport;
+  system: SystemDependencyReport;
+  /** Python and system parts ran at the same time. */
+  parallel: boolean;
+  total_ms: number;
+}
+
+export interface InstallDependenciesOptions {
+  /** The running Python child (or any RequirementChecker for the same interpreter). */
+  engine: RequirementChecker;
+  logger: Logger;
+  signal?: AbortSignal;
+  /** Live progress for the caller's stream: Ferry's own lines and the installers' output. */
+  onLog?: (line: LogLine) => void;
+  /** Default process.env: index URLs, caches, PATH (uv, nala). */
+  env?: NodeJS.ProcessEnv;
+  /** From resolvePythonTarget; without it the interpreter is probed when an install is needed. */
+  target?: Pick<PythonTarget, "externallyManaged">;
+  /** Default /runpod-volume. */
+  runpodVolume?: string;
+  /** Overrides of what the apt step sees (platform, uid, lists directory). */
+  system?: Partial<AptSystem>;
+  aptTimeouts?: Partial<AptTimeouts>;
+  pipTimeoutMs?: number;
+}
+
+/** Normalized-set key -> what satisfied it. */
+const satisfiedSets = new Map<string, InstalledPackage[]>();
+
+/** Forgets every set found satisfied (done on any install). */
+export function clearDependencyMemo(): void {
+  satisfiedSets.clear();
+}
+
+/**
+ * Installs into one target go one at a time: apt and dpkg hold one lock, and two pip runs
+ * into the same site-packages can leave it half-written. Keys: "apt", "python:<interpreter>".
+ */
+const queues = new Map<string, Promise<unknown>>();
+function serialized<T>(key: string, task: () => Promise<T>): Promise<T> {
+  const next = (queues.get(key) ?? Promise.resolve()).then(task, task);
+  const tail = next.catch(() => undefined);
+  queues.set(key, tail);
+  void tail.then(() => {
+    if (queues.get(key) === tail) queues.delete(key);
+  });
+  return next;
+}
+const serializeApt = <T>(task: () => Promise<T>) => serialized("apt", task);
+
+/** Installs finished per interpreter, so a call that waited for another can tell its check is stale. */
+const pythonInstallCount = new Map<string, number>();
+
+const ms = (value: number) => Math.round(value * 100) / 100;
+
+interface PartContext {
+  options: InstallDependenciesOptions;
+  accelerate: boolean;
+  emit: (line: string) => void;
+  /** A logger whose subprocess output lines also reach `emit`. */
+  toolLogger: Logger;
+  /** Sets found (or made) satisfied in this call, recorded when the call ends. */
+  verified: Map<string, InstalledPackage[]>;
+  installedAnything: { value: boolean };
+}
+
+export async function installDependencies(request: DependencyRequestInput, options: InstallDependenciesOptions): Promise<DependencyReport> {
+  const started = performance.now();
+  const parsed = parseDependencyRequest(request);
+  options.signal?.throwIfAborted();
+  const { onLog } = options;
+  const emit = (line: string) => onLog?.({ stream: "worker", line: redactSecrets(`[deps] ${line}`) });
+  const ctx: PartContext = {
+    options,
+    accelerate: parsed.accelerateDownloads,
+    emit,
+    toolLogger: onLog ? tapSubprocessOutput(options.logger, (line) => onLog({ stream: "worker", line: redactSecrets(line) })) : options.logger,
+    verified: new Map(),
+    installedAnything: { value: false },
+  };
+
+  const parallel = parsed.accelerateDownloads && parsed.python.length > 0 && parsed.system.length > 0;
+  let python: PythonDependencyReport;
+  let system: SystemDependencyReport;
+  try {
+    if (parallel) {
+      const [sys, py] = await Promise.allSettled([systemPart(parsed.system, ctx), pythonPart(parsed.python, ctx)]);
+      if (sys.status === "rejected") throw sys.reason;
+      if (py.status === "rejected") throw py.reason;
+      system = sys.value;
+      python = py.value;
+    } else {
+      // System libraries first: a Python package may need them to build.
+      system = await systemPart(parsed.system, ctx);
+      python = await pythonPart(parsed.python, ctx);
+    }
+  } finally {
+    if (ctx.installedAnything.value) clearDependencyMemo();
+  }
+  for (const [key, value] of ctx.verified) satisfiedSets.set(key, value);
+
+  const report: DependencyReport = { python, system, parallel, total_ms: ms(performance.now() - started) };
+  options.logger.debug({ dependencies: summarize(report) }, "dependencies ready");
+  return report;
+}
+
+function summarize(report: DependencyReport) {
+  return {
+    python: { present: report.python.already_present.length, installed: report.python.installed.map((p) => `${p.name}==${p.version}`) },
+    system: { present: report.system.already_present.length, installed: report.system.installed.map((p) => `${p.name}=${p.version}`) },
+    total_ms: report.total_ms,
+  };
+}
+
+function emptyPython(python: string | null): PythonDependencyReport {
+  return {
+    python,
+    requested: [],
+    already_present: [],
+    installed: [],
+    not_applicable: [],
+    memoized: false,
+    installer: null,
+    build_tools_installed: false,
+    check_ms: 0,
+    install_ms: 0,
+    total_ms: 0,
+  };
+}
+
+function emptySystem(): SystemDependencyReport {
+  return {
+    requested: [],
+    already_present: [],
+    installed: [],
+    memoized: false,
+    installer: null,
+    lists_updated: false,
+    skipped: null,
+    check_ms: 0,
+    install_ms: 0,
+    total_ms: 0,
+  };
+}
+
+async function check(engine: RequirementChecker, requirements: ParsedRequirement[]): Promise<RequirementCheck[]> {
+  const texts = requirements.map((r) => r.normalized);
+  let raw: unknown;
+  try {
+    raw = await engine.checkRequirements(texts);
+  } catch (error) {
+    if (error instanceof DependencyInstallError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new DependencyInstallError(`Could not check the installed Python packages in ${engine.python}: ${message}`, { tool: "python", cause: error });
+  }
+  const parsed = RequirementCheckListSchema.safeParse(raw);
+  if (!parsed.success || parsed.data.length !== texts.length) {
+    throw new DependencyInstallError(`The Python child answered the requirements check with an unexpected shape`, {
+      tool: "python",
+      outputTail: parsed.success ? `expected ${texts.length} results, got ${parsed.data.length}` : parsed.error.message,
+    });
+  }
+  const problems = parsed.data.flatMap((c, i) =>
+    c.name === "" && c.error ? [{ where: "dependencies", entry: requirements[i]?.raw, reason: `packaging rejects it: ${c.error}` }] : [],
+  );
+  if (problems.length > 0) throw new DependencySpecError(problems);
+  return parsed.data;
+}
+
+async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): Promise<PythonDependencyReport> {
+  const { engine, logger, signal } = ctx.options;
+  const started = performance.now();
+  const report = emptyPython(engine.python);
+  if (requirements.length === 0) return report;
+  report.requested = requirements.map((r) => r.normalized);
+  const key = `python\u0000${engine.python}\u0000${[...report.requested].sort().join("\n")}`;
+
+  const memo = satisfiedSets.get(key);
+  if (memo) {
+    report.memoized = true;
+    report.already_present = memo;
+    report.total_ms = report.check_ms = ms(performance.now() - started);
+    return report;
+  }
+
+  const installsBefore = pythonInstallCount.get(engine.python) ?? 0;
+  const checks = await check(engine, requirements);
+  report.check_ms = ms(performance.now() - started);
+  const applies = checks.filter((c) => c.marker_applies);
+  report.not_applicable = checks.filter((c) => !c.marker_applies).map((c) => c.requirement);
+  const missing = applies.filter((c) => !c.satisfied);
+  const present = (list: RequirementCheck[]) =>
+    list.map((c) => ({ name: c.name, version: c.installed_version, requirement: c.requirement }));
+
+  if (missing.length === 0) {
+    report.already_present = present(applies);
+    ctx.verified.set(key, report.already_present);
+    report.total_ms = ms(performance.now() - started);
+    return report;
+  }
+
+  return serialized(`python:${engine.python}`, async () => {
+    if ((pythonInstallCount.get(engine.python) ?? 0) !== installsBefore) {
+      // Another call installed into this interpreter while this one waited: look again.
+      await engine.invalidateImportCaches();
+      const fresh = await check(engine, requirements);
+      if (fresh.every((c) => !c.marker_applies || c.satisfied)) {
+        report.already_present = present(fresh.filter((c) => c.marker_applies));
+        ctx.verified.set(key, report.already_present);
+        report.total_ms = ms(performance.now() - started);
+        return report;
+      }
+      return installMissing(fresh.filter((c) => c.marker_applies && !c.satisfied), fresh.filter((c) => c.marker_applies));
+    }
+    return installMissing(missing, applies);
+  });
+
+  async function installMissing(missing: RequirementCheck[], applies: RequirementCheck[]): Promise<PythonDependencyReport> {
+    const toInstall = missing.map((c) => c.requirement);
+    const describe = (c: RequirementCheck) => (c.installed_version ? `${c.requirement} (have ${c.installed_version})` : c.requirement);
+    ctx.emit(`Python: ${applies.length - missing.length} of ${applies.length} requirements present; installing ${missing.map(describe).join(", ")}`);
+    signal?.throwIfAborted();
+
+    const externallyManaged =
+      ctx.options.target?.externallyManaged ??
+      (await probeInterpreter(engine.python, { logger, ...(ctx.options.env ? { env: ctx.options.env } : {}) })).externally_managed;
+    const installStarted = performance.now();
+    ctx.installedAnything.value = true;
+    let result: PythonInstallResult;
+    try {
+      result = await installPythonPackages({
+        python: engine.python,
+        requirements: toInstall,
+        accelerateDownloads: ctx.accelerate,
+        externallyManaged,
+        logger: ctx.toolLogger,
+        ...(ctx.options.env ? { env: ctx.options.env } : {}),
+        ...(signal ? { signal } : {}),
+        ...(ctx.options.pipTimeoutMs !== undefined ? { timeoutMs: ctx.options.pipTimeoutMs } : {}),
+        ...(ctx.options.runpodVolume !== undefined ? { runpodVolume: ctx.options.runpodVolume } : {}),
+        onProgress: ctx.emit,
+        installBuildTools: () => installBuildTools(ctx),
+      });
+    } finally {
+      // Counted even on failure: a failed pip run may have changed site-packages.
+      pythonInstallCount.set(engine.python, (pythonInstallCount.get(engine.python) ?? 0) + 1);
+    }
+    report.installer = result.installer;
+    report.build_tools_installed = result.buildToolsInstalled;
+
+    // The child imported before the install: make it look at site-packages again.
+    await engine.invalidateImportCaches();
+    const after = await check(engine, requirements);
+    report.install_ms = ms(performance.now() - installStarted);
+    const unsatisfied = after.filter((c) => c.marker_applies && !c.satisfied);
+    if (unsatisfied.length > 0) {
+      throw new DependencyInstallError(
+        `${result.installer} reported success, but ${engine.python} still does not satisfy: ${unsatisfied
+          .map((c) => `${c.requirement} (installed: ${c.installed_version ?? "none"}${c.error ? `; ${c.error}` : ""})`)
+          .join(", ")}`,
+        { tool: result.installer, command: result.command },
+      );
+    }
+    const installedSet = new Set(toInstall);
+    const applying = after.filter((c) => c.marker_applies);
+    report.installed = present(applying.filter((c) => installedSet.has(c.requirement)));
+    report.already_present = present(applying.filter((c) => !installedSet.has(c.requirement)));
+    ctx.verified.set(key, present(applying));
+    ctx.emit(`Python: installed ${report.installed.map((p) => `${p.name} ${p.version}`).join(", ")} with ${result.installer} in ${Math.round(report.install_ms)} ms`);
+    report.total_ms = ms(performance.now() - started);
+    return report;
+  }
+}
+
+function aptOptions(ctx: PartContext): AptOptions {
+  const o = ctx.options;
+  return {
+    logger: ctx.toolLogger,
+    onProgress: ctx.emit,
+    ...(o.env ? { env: o.env } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.system ? { system: o.system } : {}),
+    ...(o.aptTimeouts ? { timeouts: o.aptTimeouts } : {}),
+  };
+}
+
+/** Installs build-essential; false when it is already installed (a retry would fail the same way). */
+async function installBuildTools(ctx: PartContext): Promise<boolean> {
+  const opts = aptOptions(ctx);
+  try {
+    if (!assertAptUsable(["build-essential"], opts)) {
+      throw new DependencyInstallError("no C compiler is installed, and build-essential cannot be installed on macOS", { tool: "ferry" });
+    }
+    const buildEssential = parseAptPackage("build-essential");
+    if (missingPackages([buildEssential], await queryInstalledDebs([buildEssential.name], opts)).length === 0) return false;
+    assertRoot(["build-essential"], opts);
+    ctx.installedAnything.value = true;
+    await serializeApt(() => installAptPackages([buildEssential], ctx.accelerate, opts));
+    return true;
+  } catch (error) {
+    if (!(error instanceof DependencyInstallError)) throw error;
+    throw new DependencyInstallError(`A Python package needs a C compiler to build, and installing build-essential failed: ${error.message}`, {
+      tool: error.tool,
+      ...(error.command ? { command: error.command } : {}),
+      ...(error.exitCode !== undefined ? { exitCode: error.exitCode } : {}),
+      outputTail: error.outputTail,
+      cause: error,
+    });
+  }
+}
+
+async function systemPart(packages: ParsedAptPackage[], ctx: PartContext): Promise<SystemDependencyReport> {
+  const started = performance.now();
+  const report = emptySystem();
+  if (packages.length === 0) return report;
+  report.requested = packages.map((p) => p.normalized);
+  const key = `apt\u0000${[...report.requested].sort().join("\n")}`;
+  const memo = satisfiedSets.get(key);
+  if (memo) {
+    report.memoized = true;
+    report.already_present = memo;
+    report.total_ms = report.check_ms = ms(performance.now() - started);
+    return report;
+  }
+
+  const opts = aptOptions(ctx);
+  if (!assertAptUsable(report.requested, opts)) {
+    report.skipped = "macOS: apt packages are not installed";
+    report.total_ms = ms(performance.now() - started);
+    return report;
+  }
+  const names = packages.map((p) => p.name);
+  const before = await queryInstalledDebs(names, opts);
+  report.check_ms = ms(performance.now() - started);
+  const missing = missingPackages(packages, before);
+  const versionOf = (map: ReadonlyMap<string, string>, p: ParsedAptPackage): InstalledPackage => ({ name: p.name, version: map.get(p.name) ?? null });
+
+  if (missing.length === 0) {
+    report.already_present = packages.map((p) => versionOf(before, p));
+    ctx.verified.set(key, report.already_present);
+    report.total_ms = ms(performance.now() - started);
+    return report;
+  }
+
+  assertRoot(
+    missing.map((p) => p.normalized),
+    opts,
+  );
+  ctx.emit(`System: ${packages.length - missing.length} of ${packages.length} packages present; installing ${missing.map((p) => p.normalized).join(", ")}`);
+  const installStarted = performance.now();
+  ctx.installedAnything.value = true;
+  const result = await serializeApt(() => installAptPackages(missing, ctx.accelerate, opts));
+  report.installer = result.installer;
+  report.lists_updated = result.listsUpdated;
+
+  const after = await queryInstalledDebs(names, opts);
+  report.install_ms = ms(performance.now() - installStarted);
+  const missingSet = new Set(missing);
+  report.installed = missing.map((p) => versionOf(after, p));
+  report.already_present = packages.filter((p) => !missingSet.has(p)).map((p) => versionOf(after, p));
+  // A virtual package (apt installed a provider) has no dpkg entry of its own: do not remember
+  // the set as satisfied, so the next request asks dpkg again rather than trusting a guess.
+  if (missingPackages(packages, after).length === 0) ctx.verified.set(key, [...report.already_present, ...report.installed]);
+  ctx.emit(`System: installed ${report.installed.map((p) => `${p.name} ${p.version ?? "(virtual)"}`).join(", ")} with ${result.installer} in ${Math.round(report.install_ms)} ms`);
+  report.total_ms = ms(performance.now() - started);
+  return report;
+}
+
+/**
+ * A logger that also hands each subprocess output line to `onLine`. runLoggedSubprocess logs
+ * every line at debug with a `stream` field; that is the only place the lines surface.
+ */
+function tapSubprocessOutput(logger: Logger, onLine: (line: string) => void): Logger {
+  const tapped = Object.create(logger) as Logger;
+  const debug = (obj: unknown, msg?: unknown, ...rest: unknown[]) => {
+    if (obj !== null && typeof obj === "object" && "stream" in obj && typeof msg === "string") onLine(msg);
+    (logger.debug as (...args: unknown[]) => void).call(logger, obj, msg, ...rest);
+  };
+  Object.defineProperty(tapped, "debug", { value: debug, writable: true, configurable: true, enumerable: false });
+  return tapped;
+}

@@ -1,0 +1,201 @@
+// Validation and normalization of dependency lists: synchronous, before any subprocess.
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { describe, expect, it } from "vitest";
+import {
+  DependencyInstallError,
+  DependencySpecError,
+  installDependencies,
+  parseAptPackage,
+  parseDependencyRequest,
+  parseRequirement,
+  type RequirementChecker,
+} from "../../handler/deps/index.ts";
+import { SpecRejection } from "../../handler/deps/requirement-spec.ts";
+
+describe("parseRequirement", () => {
+  it.each([
+    ["numpy", "numpy"],
+    ["NumPy", "numpy"],
+    ["Foo_Bar.baz", "foo-bar-baz"],
+    ["torch>=2.1,<3", "torch<3,>=2.1"],
+    ["torch < 3 , >= 2.1", "torch<3,>=2.1"],
+    ["requests (>=2.0)", "requests>=2.0"],
+    ["requests[Security,socks]", "requests[security,socks]"],
+    ["requests [socks] ~= 2.31", "requests[socks]~=2.31"],
+    ["pkg==1.0.*", "pkg==1.0.*"],
+    ["pkg===weird-1", "pkg===weird-1"],
+    ["pkg!=1.2.post1", "pkg!=1.2.post1"],
+    ["pkg==1!2.0+local.1", "pkg==1!2.0+local.1"],
+    ["numpy; python_version>='3.9'", 'numpy ; python_version >= "3.9"'],
+    ['numpy>=1 ; sys_platform == "linux" and (python_version < "3.13" or os_name != \'nt\')', 'numpy>=1 ; sys_platform == "linux" and (python_version < "3.13" or os_name != "nt")'],
+    ['pkg; "linux" in sys_platform', 'pkg ; "linux" in sys_platform'],
+    ['pkg; platform_machine not in "arm64 aarch64"', 'pkg ; platform_machine not in "arm64 aarch64"'],
+    ["pkg @ https://example.com/pkg-1.0-py3-none-any.whl", "pkg @ https://example.com/pkg-1.0-py3-none-any.whl"],
+    ["pkg@https://example.com/p.whl#sha256=abc", "pkg @ https://example.com/p.whl#sha256=abc"],
+    ["pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= '3'", 'pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= "3"'],
+    ["  spaced  ", "spaced"],
+  ])("%s -> %s", (input, normalized) => {
+    expect(parseRequirement(input).normalized).toBe(normalized);
+  });
+
+  it("keeps the parts apart", () => {
+    const r = parseRequirement("Requests[socks] >= 2 ; python_version >= '3.8'");
+    expect(r).toMatchObject({ name: "Requests", normalizedName: "requests", extras: ["socks"], specifier: ">=2", marker: 'python_version >= "3.8"' });
+    expect(r.url).toBeUndefined();
+  });
+
+  const bad: Array<[string, RegExp]> = [
+    ["--index-url=https://evil.example/simple", /begins with '-'/],
+    ["-e .", /begins with '-'/],
+    ["-r requirements.txt", /begins with '-'/],
+    ["numpy --index-url=https://evil.example", /contains the option '--index-url=https:\/\/evil.example'/],
+    ["numpy -i https://evil.example", /contains the option '-i'/],
+    ["numpy --pre", /contains the option '--pre'/],
+    ["numpy; rm -rf /", /option '-rf'/],
+    ["numpy;ls", /'ls' is not a marker variable/],
+    ["numpy;", /';' without an environment marker/],
+    ["numpy; python_version > '3' ; os_name == 'nt'", /more than one ';'/],
+    ["numpy | cat", /metacharacter '\|'/],
+    ["numpy && curl evil", /metacharacter '&'/],
+    ["numpy$(id)", /metacharacter '\$'/],
+    ["numpy==$(id)", /metacharacter '\$'/],
+    ["numpy`id`", /metacharacter '`'/],
+    ["numpy > /etc/passwd", /invalid version '\/etc\/passwd'/],
+    ["numpy\nrequests", /control character or line break/],
+    ["pkg @ http://example.com/pkg.whl", /http:\/\/ URL; only https:\/\/ and file:\/\//],
+    ["http://example.com/pkg.whl", /http:\/\/ URL/],
+    ["https://example.com/pkg-1.0-py3-none-any.whl", /bare URL; name the package/],
+    ["pkg @ git+https://github.com/x/y", /git\+https:\/\/ URL/],
+    ["pkg @ ftp://x/y", /ftp:\/\/ URL/],
+    ["pkg @ https://x/y;z", /characters that are not accepted/],
+    ["my package", /'package' where a version specifier/],
+    [".", /not a PEP 508 requirement/],
+    ["./local/dir", /not a PEP 508 requirement/],
+    ["", /is empty/],
+    ["pkg>=", /invalid version ''/],
+    ["pkg[a b]", /invalid extra name 'a b'/],
+    ["pkg; python_version >", /incomplete environment marker/],
+    ["pkg; (python_version > '3'", /unbalanced '\('/],
+  ];
+  it.each(bad)("rejects %j (%s)", (input, reason) => {
+    expect(() => parseRequirement(input)).toThrow(SpecRejection);
+    expect(() => parseRequirement(input)).toThrow(reason);
+  });
+
+  it("rejects non-strings", () => {
+    expect(() => parseRequirement(42)).toThrow(/must be a string, got number/);
+    expect(() => parseRequirement(null)).toThrow(/got null/);
+  });
+});
+
+describe("parseAptPackage", () => {
+  it.each([
+    ["hello", "hello"],
+    ["libgl1", "libgl1"],
+    ["g++", "g++"],
+    ["libstdc++6=12.2.0-14", "libstdc++6=12.2.0-14"],
+    ["python3.11-dev", "python3.11-dev"],
+    ["ffmpeg=7:5.1.6-0+deb12u1", "ffmpeg=7:5.1.6-0+deb12u1"],
+  ])("%s", (input, normalized) => {
+    expect(parseAptPackage(input).normalized).toBe(normalized);
+  });
+
+  it.each([
+    ["-o", /begins with '-'/],
+    ["-oAPT::Get::AllowUnauthenticated=true", /begins with '-'/],
+    ["--allow-unauthenticated", /begins with '-'/],
+    ["hello world", /contains whitespace/],
+    ["hello -o Dpkg::Options::=--force-all", /contains whitespace/],
+    ["hello;ls", /metacharacter ';'/],
+    ["hello|cat", /metacharacter '\|'/],
+    ["$(id)", /metacharacter '\$'/],
+    ["`id`", /metacharacter '`'/],
+    ["Hello", /not a Debian package name/],
+    ["hello:amd64", /not a Debian package name/],
+    ["hello=", /invalid version ''/],
+    ["hello=-1", /invalid version '-1'/],
+    ["./local.deb", /not a Debian package name/],
+    ["", /is empty/],
+  ])("rejects %j", (input, reason) => {
+    expect(() => parseAptPackage(input)).toThrow(reason);
+  });
+});
+
+describe("parseDependencyRequest", () => {
+  it("names every refused entry and why, in one error", () => {
+    let error: unknown;
+    try {
+      parseDependencyRequest({ dependencies: ["numpy", "-e .", "x|y"], system_dependencies: ["hello", "-o"] });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DependencySpecError);
+    expect(error).toBeInstanceOf(DependencyInstallError);
+    const e = error as DependencySpecError;
+    expect(e.errorType).toBe("InvalidRequest");
+    expect(e.problems.map((p) => p.where)).toEqual(["dependencies[1]", "dependencies[2]", "system_dependencies[1]"]);
+    expect(e.message).toBe(
+      `Invalid dependency list: dependencies[1] "-e .": begins with '-': installer options (-e, -r, --index-url, ...) are not accepted, only requirements; ` +
+        `dependencies[2] "x|y": contains the shell metacharacter '|'; ` +
+        `system_dependencies[1] "-o": begins with '-': apt options (-o, --allow-..., ...) are not accepted, only package names`,
+    );
+  });
+
+  it("drops duplicates after normalization and keeps the order", () => {
+    const parsed = parseDependencyRequest({ dependencies: ["B", "a", "b"], system_dependencies: ["hello", "hello"] });
+    expect(parsed.python.map((p) => p.normalized)).toEqual(["b", "a"]);
+    expect(parsed.system.map((p) => p.normalized)).toEqual(["hello"]);
+    expect(parsed.accelerateDownloads).toBe(true);
+  });
+
+  it("accepts null lists from other clients", () => {
+    expect(parseDependencyRequest({ dependencies: null, system_dependencies: null, accelerate_downloads: null })).toEqual({
+      python: [],
+      system: [],
+      accelerateDownloads: true,
+    });
+  });
+
+  it("rejects a non-list", () => {
+    expect(() => parseDependencyRequest({ dependencies: "numpy" as unknown as string[] })).toThrow(DependencySpecError);
+  });
+});
+
+describe("installDependencies refuses bad specs before anything runs", () => {
+  const badLists: Array<{ dependencies?: string[]; system_dependencies?: string[] }> = [
+    { dependencies: ["--index-url=https://evil.example/simple"] },
+    { dependencies: ["-e ."] },
+    { dependencies: ["numpy; rm -rf /"] },
+    { dependencies: ["numpy;id"] },
+    { dependencies: ["numpy | sh"] },
+    { dependencies: ["numpy$(id)"] },
+    { dependencies: ["numpy`id`"] },
+    { dependencies: ["pkg @ http://example.com/pkg.whl"] },
+    { dependencies: ["good-package", "my package"] },
+    { system_dependencies: ["-o", "APT::Get::AllowUnauthenticated=true"] },
+    { system_dependencies: ["hello world"] },
+    { system_dependencies: ["hello;id"] },
+    { dependencies: ["numpy"], system_dependencies: ["$(reboot)"] },
+  ];
+
+  it.each(badLists)("%j", async (request) => {
+    // Every subprocess the worker starts goes through runLoggedSubprocess, which logs
+    // "subprocess start" on the logger it is given: a debug logger that records every line
+    // proves none started. The checker records that Python was not asked either.
+    const lines: string[] = [];
+    const logger = pino({ level: "trace" }, new Writable({ write: (chunk, _enc, done) => (lines.push(String(chunk)), done()) }));
+    const calls: string[] = [];
+    const engine: RequirementChecker = {
+      python: "/nonexistent/python",
+      checkRequirements: async (reqs) => (calls.push(`check ${reqs.join(",")}`), []),
+      invalidateImportCaches: async () => void calls.push("invalidate"),
+    };
+    const error = await installDependencies(request, { engine, logger, system: { uid: 0, platform: "linux" } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DependencySpecError);
+    expect(calls).toEqual([]);
+    expect(lines.filter((l) => l.includes("subprocess start"))).toEqual([]);
+    // And the same validation is available synchronously.
+    expect(() => parseDependencyRequest(request)).toThrow(DependencySpecError);
+  });
+});
