@@ -22,6 +22,7 @@ import importlib
 import inspect
 import io
 import json
+import linecache
 import logging
 import os
 import pickle
@@ -660,6 +661,7 @@ class Runner:
             error_type = E_CUDA_OOM
             free_cuda_cache()
         details = {"python_type": type(exc).__name__}
+        register_sources(call.job)
         headline = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
         trace = user_traceback(exc)
         return {
@@ -678,6 +680,15 @@ class ArgumentDecodeError(Exception):
 def defined_names(ns):
     names = sorted(k for k, v in ns.items() if not k.startswith("__") and (callable(v)))
     return ", ".join(names) if names else "nothing callable"
+
+
+def register_sources(job):
+    """Lets tracebacks quote the user's lines. Registered just before formatting, from the failing
+    call's own job, so calls with different sources under one label each quote their own."""
+    for label, field in (("<function_code>", "function_code"), ("<class_code>", "class_code")):
+        source = job.get(field)
+        if source:
+            linecache.cache[label] = (len(source), None, source.splitlines(True), label)
 
 
 def user_traceback(exc):

@@ -55,7 +55,7 @@ describe("function jobs", () => {
     const { response } = await runJob(handler, fn("def helper():\n    raise ValueError('bad value')\n\ndef f():\n    return helper()"));
     expect(response).toMatchObject({ success: false, error_type: "ValueError" });
     expect(response.error).toMatch(/^ValueError: bad value\n\nTraceback/);
-    expect(response.error).toContain('File "<function_code>", line 2, in helper');
+    expect(response.error).toContain('File "<function_code>", line 2, in helper\n    raise ValueError(\'bad value\')');
     expect(response.error).not.toContain("runner.py");
   });
 
