@@ -8,7 +8,8 @@
  * - Elsewhere (a developer's machine): a venv under `.ferry/venv`, never the user's own
  *   Python, which Ferry must not change behind their back.
  */
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { Logger } from "../logger.ts";
@@ -125,13 +126,26 @@ async function createVenv(venvDir: string, options: ResolvePythonTargetOptions):
   // A venv with --system-site-packages already sees the base interpreter's pip, which installs
   // into the venv when run by it; copying pip in (ensurepip) is what makes creation take seconds.
   const basePip = await runLoggedSubprocess(options.basePython, ["-c", "import pip"], { operation: "venv-pip-probe", timeoutMs: 30_000, logger: options.logger });
-  const args = ["-m", "venv", "--system-site-packages", ...(basePip.ok ? ["--without-pip"] : []), venvDir];
+  // Several workers of one endpoint may start together and share this venv: each builds its own
+  // beside it and renames it into place, so nobody ever sees a half-made venv.
+  const building = `${venvDir}.building-${process.pid}-${randomBytes(4).toString("hex")}`;
+  const args = ["-m", "venv", "--system-site-packages", ...(basePip.ok ? ["--without-pip"] : []), building];
   const result = await runLoggedSubprocess(options.basePython, args, {
     operation: "venv-create",
     timeoutMs: options.timeoutMs ?? 180_000,
     logger: options.logger,
     ...(options.env ? { env: options.env } : {}),
   });
+  if (result.ok && isFile(venvPython(building))) {
+    try {
+      renameSync(building, venvDir);
+    } catch {
+      // Another worker's venv got there first; it is as good as ours.
+      rmSync(building, { recursive: true, force: true });
+    }
+  } else {
+    rmSync(building, { recursive: true, force: true });
+  }
   if (!result.ok || !isFile(venvPython(venvDir))) {
     const output = `${result.stdout}\n${result.stderr}`.trim();
     const hint = /ensurepip|python3-venv/.test(output) ? " (on Debian/Ubuntu: apt-get install python3-venv)" : "";
