@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { runnerPython } from "../../handler/python-interpreter.ts";
 import { measuredFigure, unmeasuredFigure, type BenchGroup, type Figure, type GroupContext } from "./lib/figures.ts";
 import { killAllTrackedSync, stopAllTracked, trackedCount } from "./lib/processes.ts";
-import { machineInfo, renderConsoleTable, writeReport, type RunReport } from "./lib/report.ts";
+import { machineInfo, renderConsoleTable, updateReadme, writeReport, type RunReport } from "./lib/report.ts";
 import { withTimeout } from "./lib/stats.ts";
 import { REPO_ROOT } from "./lib/engine-jobs.ts";
 import { engineGroup } from "./engine.ts";
@@ -150,6 +150,8 @@ async function main(): Promise<number> {
   const json = resolve(args.outDir, "bench-results.json");
   mkdirSync(args.outDir, { recursive: true });
   writeReport(report, md, json);
+  // The README quotes full runs written to the repository root only.
+  if (!args.quick && resolve(args.outDir) === REPO_ROOT && updateReadme(report, resolve(REPO_ROOT, "README.md"))) log("README.md: performance table updated");
   process.stdout.write(`\n${renderConsoleTable(figures)}\n\nWrote ${md} and ${json} in ${(report.durationMs / 1000).toFixed(1)} s.\n`);
   return 0;
 }

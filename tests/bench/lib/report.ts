@@ -103,6 +103,43 @@ function metCell(f: Figure): string {
 
 const cell = (text: string) => text.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
+function figureTable(figures: Figure[]): string[] {
+  const rows = ["| figure | value | floor | ratio | goal | met? |", "|---|---|---|---|---|---|"];
+  for (const f of figures) {
+    rows.push(`| ${cell(f.name)} | ${cell(valueCell(f))} | ${cell(floorCell(f))} | ${cell(ratioCell(f))} | ${cell(f.goal ?? "—")} | ${metCell(f)} |`);
+  }
+  return rows;
+}
+
+const README_BEGIN = "<!-- bench:begin -->";
+const README_END = "<!-- bench:end -->";
+
+/**
+ * Copies the run's table into the README between its bench markers, so the README's figures
+ * are never typed by hand. A README without the markers is left alone.
+ */
+export function updateReadme(report: RunReport, readmePath: string): boolean {
+  let text: string;
+  try {
+    text = readFileSync(readmePath, "utf8");
+  } catch {
+    return false;
+  }
+  const begin = text.indexOf(README_BEGIN);
+  const end = text.indexOf(README_END);
+  if (begin < 0 || end < begin) return false;
+  const m = report.machine;
+  const block = [
+    README_BEGIN,
+    `From the run of ${report.generatedAt.slice(0, 10)} on ${m.cores} cores (${m.cpuModel}), Node ${m.node}, Python ${m.python}, GPU: ${m.gpu ?? "none"}.`,
+    "",
+    ...figureTable(report.figures),
+    README_END,
+  ].join("\n");
+  writeFileSync(readmePath, text.slice(0, begin) + block + text.slice(end + README_END.length));
+  return true;
+}
+
 export function renderMarkdown(report: RunReport): string {
   const m = report.machine;
   const lines: string[] = [];
@@ -125,11 +162,7 @@ export function renderMarkdown(report: RunReport): string {
   if (report.mode === "quick") lines.push("\n**Quick run** (`--quick`): smaller sizes (8 MB arrays, a 16 MB repo) and few samples, to prove the runner works; the figures' names give the full run's sizes. Not for comparison.");
   if (report.groupsSkipped.length > 0) lines.push(`\nGroups left out of this run (\`--only\`): ${report.groupsSkipped.join(", ")}.`);
   lines.push("");
-  lines.push("| figure | value | floor | ratio | goal | met? |");
-  lines.push("|---|---|---|---|---|---|");
-  for (const f of report.figures) {
-    lines.push(`| ${cell(f.name)} | ${cell(valueCell(f))} | ${cell(floorCell(f))} | ${cell(ratioCell(f))} | ${cell(f.goal ?? "—")} | ${metCell(f)} |`);
-  }
+  lines.push(...figureTable(report.figures));
   const unmet = report.figures.filter((f) => f.status === "measured" && f.met === false);
   lines.push("");
   lines.push("## Goals not met, and what limits them");
