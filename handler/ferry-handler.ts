@@ -83,7 +83,9 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     if (modulesProblem) return respond({ success: false, error_type: "InvalidRequest", error: `Invalid job input: ${modulesProblem}`, stdout: "" });
     timings.validate_ms = since(started);
 
-    const stream = new AsyncQueue<StreamItem>();
+    const queue = new AsyncQueue<StreamItem>();
+    // Everything streamed leaves the worker like a response does: without secret values.
+    const stream = { push: (item: StreamItem) => queue.push(redactDeep(item)), close: () => queue.close() };
     const workerLine = (line: string) => {
       ctx.logger.info(line);
       stream.push({ log: { stream: "worker", line, job_id: job.id } });
@@ -121,7 +123,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     };
 
     const result = run().finally(() => stream.close());
-    for await (const item of stream) yield item;
+    for await (const item of queue) yield item;
     return await result;
   };
 }

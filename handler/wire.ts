@@ -31,19 +31,28 @@ const optionalString = z
   .nullish()
   .transform((v) => v ?? undefined);
 
+/** Python names and instance ids; longer ones are refused rather than echoed back in errors. */
+const MAX_NAME_LENGTH = 256;
+const name = z
+  .string()
+  .max(MAX_NAME_LENGTH)
+  .nullish()
+  .transform((v) => v ?? undefined);
+
 export const FunctionRequestSchema = z
   .object({
     execution_type: z.enum(EXECUTION_TYPES).default("function"),
-    function_name: optionalString,
+    function_name: name,
     function_code: optionalString,
-    class_name: optionalString,
+    class_name: name,
     class_code: optionalString,
     method_name: z
       .string()
       .min(1)
+      .max(MAX_NAME_LENGTH)
       .nullish()
       .transform((v) => v ?? "__call__"),
-    instance_id: optionalString,
+    instance_id: name,
     create_new_instance: z
       .boolean()
       .nullish()
@@ -191,11 +200,40 @@ export function formatValidationError(error: z.ZodError, prefix = ""): string {
 
 export type ParseResult = { ok: true; request: FunctionRequest } | { ok: false; error: string };
 
+/** Deeper values are refused: Python's msgpack stops at a depth near 1000, and JSON nesting that deep is never data. */
+export const MAX_INPUT_DEPTH = 256;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * What zod does not check: strings that are not valid Unicode (a lone surrogate cannot be
+ * encoded as UTF-8 for Python) and nesting too deep to pass. Iterative, so depth cannot
+ * overflow the stack here either. Returns the path of the first problem.
+ */
+function findUnsendable(input: unknown): string | undefined {
+  const stack: { value: unknown; path: string; depth: number }[] = [{ value: input, path: "input", depth: 0 }];
+  while (stack.length) {
+    const { value, path, depth } = stack.pop()!;
+    if (typeof value === "string") {
+      if (LONE_SURROGATE.test(value)) return `${path}: is not valid Unicode (a lone surrogate)`;
+    } else if (value !== null && typeof value === "object") {
+      if (depth >= MAX_INPUT_DEPTH) return `${path}: nested deeper than ${MAX_INPUT_DEPTH} levels`;
+      const entries = Array.isArray(value) ? value.map((v, i) => [`[${i}]`, v] as const) : Object.entries(value).map(([k, v]) => [`.${k}`, v] as const);
+      for (const [key, child] of entries) {
+        if (!Array.isArray(value) && LONE_SURROGATE.test(key)) return `${path}: a key is not valid Unicode (a lone surrogate)`;
+        stack.push({ value: child, path: `${path}${key}`, depth: depth + 1 });
+      }
+    }
+  }
+  return undefined;
+}
+
 export function parseFunctionRequest(input: unknown): ParseResult {
   if (input === null || typeof input !== "object" || Array.isArray(input)) {
     const got = input === null ? "null" : Array.isArray(input) ? "an array" : typeof input;
     return { ok: false, error: `Invalid job input: expected an object (a FunctionRequest), got ${got}` };
   }
+  const unsendable = findUnsendable(input);
+  if (unsendable) return { ok: false, error: `Invalid job input: ${unsendable.slice(0, 300)}` };
   const parsed = FunctionRequestSchema.safeParse(input);
   if (!parsed.success) return { ok: false, error: `Invalid job input: ${formatValidationError(parsed.error)}` };
   return { ok: true, request: parsed.data };

@@ -255,6 +255,11 @@ export class PythonEngine extends EventEmitter {
       child.rememberStderr(line);
       this.logger.info({ stream: "python-stderr" }, line);
     });
+    // A child that dies with data unread resets its pipes; the "close" handler answers its calls,
+    // so the resets themselves are only logged (unhandled, they would end the worker).
+    for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) {
+      stream?.on("error", (error: Error) => this.logger.debug({ err: error.message }, "Python child pipe error"));
+    }
     proc.on("error", (error) => {
       this.logger.error({ err: error, python: this.python }, "could not start the Python child");
       child.setFailed(new Error(`could not start ${this.python}: ${error.message}`));
@@ -364,7 +369,12 @@ export class PythonEngine extends EventEmitter {
         const timeoutMs = options.timeoutMs;
         call.timers.push(setTimeout(() => this.cancel(child, id, "Timeout", `Timed out after ${timeoutMs} ms`), timeoutMs));
       }
-      child.send({ t: "call", id, job: job as unknown as Record<string, unknown> });
+      try {
+        child.send({ t: "call", id, job: job as unknown as Record<string, unknown> });
+      } catch (error) {
+        // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
+        this.finish(child, call, { success: false, error_type: "DeserializationError", error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
+      }
     });
   }
 

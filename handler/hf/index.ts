@@ -92,7 +92,9 @@ function parseSpecs(models: readonly unknown[]): ModelSpec[] {
       spec = parseModelSpec(raw);
     } catch (err) {
       const e = err as InvalidModelSpecError;
-      throw new ModelDownloadError({ repo: String(raw), reason: "invalid-model-id", detail: e.reason ?? e.message, cause: err });
+      // A refused id is echoed back only in part: it may be megabytes long.
+      const shown = String(raw).length > 120 ? `${String(raw).slice(0, 120)}...` : String(raw);
+      throw new ModelDownloadError({ repo: shown, reason: "invalid-model-id", detail: (e.reason ?? e.message).slice(0, 300), cause: err });
     }
     const key = `${spec.repo}@${spec.revision}`;
     if (!seen.has(key)) {

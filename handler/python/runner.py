@@ -101,7 +101,14 @@ def reader_thread(loop, dispatch):
         body = _read_exact(length)
         if body is None:
             break
-        frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        try:
+            frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        except Exception as exc:
+            # A frame this process cannot read leaves the protocol in an unknown state: exit, and
+            # the worker answers the calls in flight and starts a new child.
+            sys.__stderr__.write(f"ferry runner: unreadable frame from the worker: {type(exc).__name__}: {exc}\n")
+            sys.__stderr__.flush()
+            os._exit(70)
         loop.call_soon_threadsafe(dispatch, frame)
     loop.call_soon_threadsafe(loop.stop)
 
@@ -592,7 +599,10 @@ class Runner:
         cls = ns.get(class_name)
         if cls is None or not isinstance(cls, type):
             raise NameError(f"class {class_name!r} is not defined in class_code (it defines: {defined_names(ns)})")
-        args, kwargs = decode_arguments(job.get("constructor_args"), job.get("constructor_kwargs"), call.format, "constructor_")
+        try:
+            args, kwargs = decode_arguments(job.get("constructor_args"), job.get("constructor_kwargs"), call.format, "constructor_")
+        except ValueError as exc:
+            raise ArgumentDecodeError(str(exc)) from None
         obj = await call.run_in_thread(cls, *args, **kwargs)
         return Instance(obj, class_name, key)
 
@@ -662,8 +672,8 @@ class Runner:
             free_cuda_cache()
         details = {"python_type": type(exc).__name__}
         register_sources(call.job)
-        headline = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-        trace = user_traceback(exc)
+        headline = clip(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+        trace = clip(user_traceback(exc))
         return {
             "success": False,
             "error_type": error_type,
@@ -680,6 +690,24 @@ class ArgumentDecodeError(Exception):
 def defined_names(ns):
     names = sorted(k for k, v in ns.items() if not k.startswith("__") and (callable(v)))
     return ", ".join(names) if names else "nothing callable"
+
+
+MAX_ERROR_CHARS = 8192
+MAX_ERROR_LINE_CHARS = 500
+
+
+def _clip(text, limit, joiner):
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}{joiner}[... {len(text) - limit} characters cut ...]{joiner}{text[-half:]}"
+
+
+def clip(text):
+    """Error text is for people: an enormous line (a 10 MB name or source line echoed back)
+    keeps its two ends, and so does the whole text; ordinary tracebacks pass unchanged."""
+    lines = [_clip(line, MAX_ERROR_LINE_CHARS, " ") for line in text.split("\n")]
+    return _clip("\n".join(lines), MAX_ERROR_CHARS, "\n")
 
 
 def register_sources(job):
