@@ -23,6 +23,12 @@ export interface PrepareContext {
   onLog: (line: string) => void;
 }
 
+/** Which files of each model to cache (fnmatch patterns; empty lists mean every file). */
+export interface ModelFileFilter {
+  include: string[];
+  exclude: string[];
+}
+
 export type DependencyRequest = Pick<FunctionRequest, "dependencies" | "system_dependencies" | "accelerate_downloads">;
 
 /** What the handler does after a call whose error text may be a CUDA fault. */
@@ -37,7 +43,7 @@ export interface FerryHandlerOptions {
   /** Worker-level facts every response carries in `details.worker` (GPUs, Python); the worker id comes from the runtime. */
   workerDetails: () => Record<string, unknown>;
   installDependencies?: (request: DependencyRequest, ctx: PrepareContext) => Promise<unknown>;
-  cacheModels?: (models: string[], ctx: PrepareContext) => Promise<unknown>;
+  cacheModels?: (models: string[], ctx: PrepareContext, files: ModelFileFilter) => Promise<unknown>;
   /** Consulted after every call; decides on restarts after fatal CUDA errors. */
   onCallOutcome?: (outcome: CallOutcome) => CudaFaultDecision;
   /** GPU memory in use after a call (only asked for when the worker has GPUs). */
@@ -159,7 +165,8 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
       (async () => {
         const t = performance.now();
         try {
-          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx) : missing("cache Hugging Face models");
+          const files = { include: request.hf_allow_patterns, exclude: request.hf_ignore_patterns };
+          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx, files) : missing("cache Hugging Face models");
         } finally {
           timings.model_download_ms = Math.round((performance.now() - t) * 100) / 100;
         }

@@ -6,15 +6,14 @@
  * `--check` starts the Python child, prints one JSON line with what was found, and exits: the
  * build uses it to prove the bundle runs on its own.
  */
-import { hostname } from "node:os";
 import { createLogger, parseLogLevel } from "./logger.ts";
 import { PythonEngine } from "./engine/python-engine.ts";
-import { createFerryHandler, type CudaFaultDecision } from "./ferry-handler.ts";
+import { createWorkerHandler } from "./worker-handler.ts";
 import { runnerPython } from "./python-interpreter.ts";
 import { startWorker, WORKER_VERSION } from "./worker/start-worker.ts";
-import { installDependencies, resolvePythonTarget } from "./deps/index.ts";
-import { cacheModels, hubCacheDir } from "./hf/index.ts";
-import { CudaFaultTracker, discoverGpus, queryGpuMemoryUsedMiB } from "./gpu.ts";
+import { resolvePythonTarget } from "./deps/index.ts";
+import { hubCacheDir } from "./hf/index.ts";
+import { discoverGpus } from "./gpu.ts";
 
 function argValue(argv: string[], flag: string): string | undefined {
   const i = argv.indexOf(flag);
@@ -51,34 +50,13 @@ async function main(): Promise<number> {
     return 0;
   }
 
-  const cudaFaults = new CudaFaultTracker({ logger });
-  const handler = createFerryHandler({
+  const handler = createWorkerHandler({
     engine,
-    workerDetails: () => ({
-      hostname: process.env.RUNPOD_POD_HOSTNAME ?? hostname(),
-      ferry_version: WORKER_VERSION,
-      python: engine.childInfo,
-      gpus: gpuList,
-    }),
-    installDependencies: (request, ctx) =>
-      installDependencies(request, { engine, target, logger: ctx.logger, signal: ctx.signal, onLog: (line) => ctx.onLog(line.line) }),
-    cacheModels: (models, ctx) => cacheModels(models, { logger: ctx.logger, signal: ctx.signal, onLog: ctx.onLog, cacheDir: hfCache }),
-    onCallOutcome: (outcome): CudaFaultDecision => {
-      const decision = cudaFaults.recordCall(outcome.success ? null : outcome.error);
-      return {
-        restartChild: decision.action === "restart_child" || decision.action === "refresh_worker",
-        refreshWorkerReason: decision.action === "refresh_worker" ? (decision.reason ?? "repeated fatal CUDA errors") : undefined,
-      };
-    },
-    gpuMemory:
-      gpuList.length > 0
-        ? async () => {
-            const fromTorch = await engine.gpuMemory();
-            if (fromTorch.source) return fromTorch;
-            return { source: "nvidia-smi", used_mib: await queryGpuMemoryUsedMiB({ logger }) };
-          }
-        : undefined,
-    defaultTimeoutMs: process.env.FERRY_DEFAULT_TIMEOUT_MS ? positiveInteger(process.env.FERRY_DEFAULT_TIMEOUT_MS, 0) || undefined : undefined,
+    target,
+    hfCache,
+    gpus: gpuList,
+    logger,
+    defaultTimeoutMs: positiveInteger(process.env.FERRY_DEFAULT_TIMEOUT_MS, 0) || undefined,
   });
   const exit = await startWorker({
     handler,

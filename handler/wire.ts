@@ -69,6 +69,10 @@ export const FunctionRequestSchema = z
       .nullish()
       .transform((v) => v ?? true),
     hf_models_to_cache: list(z.string()),
+    /** Ferry: only model files matching one of these fnmatch patterns are cached (huggingface_hub's allow_patterns). */
+    hf_allow_patterns: list(z.string().min(1).max(200)),
+    /** Ferry: model files matching one of these are not cached (huggingface_hub's ignore_patterns). */
+    hf_ignore_patterns: list(z.string().min(1).max(200)),
     serialization_format: z
       .enum(SERIALIZATION_FORMATS)
       .nullish()

@@ -28,6 +28,10 @@ export interface RemoteOptions {
   systemDependencies?: string[];
   /** Hugging Face repo ids downloaded to the worker's cache before the call. */
   hfModels?: string[];
+  /** Only model files matching one of these fnmatch patterns are cached, e.g. `["*.safetensors", "*.json"]`. */
+  hfAllowPatterns?: string[];
+  /** Model files matching one of these are skipped, e.g. `["*.bin"]` when safetensors exist. */
+  hfIgnorePatterns?: string[];
   /** Faster installers and parallel downloads (uv, nala). Default true. */
   accelerateDownloads?: boolean;
   /**
@@ -44,6 +48,8 @@ const RemoteOptionsSchema = z.object({
   dependencies: z.array(z.string().trim().min(1)).default([]),
   systemDependencies: z.array(z.string().regex(APT_NAME, "must be an apt package name (optionally =version)")).default([]),
   hfModels: z.array(z.string().regex(/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?(@[\w./-]+)?$/, "must be a Hugging Face repo id like org/name")).default([]),
+  hfAllowPatterns: z.array(z.string().min(1)).default([]),
+  hfIgnorePatterns: z.array(z.string().min(1)).default([]),
   accelerateDownloads: z.boolean().default(true),
   modules: z.union([z.array(z.string().min(1)), z.record(z.string().min(1), z.string())]).optional(),
 });
@@ -94,6 +100,8 @@ export class Remote {
       dependencies: this.options.dependencies,
       system_dependencies: this.options.systemDependencies,
       hf_models_to_cache: this.options.hfModels,
+      hf_allow_patterns: this.options.hfAllowPatterns,
+      hf_ignore_patterns: this.options.hfIgnorePatterns,
       accelerate_downloads: this.options.accelerateDownloads,
       modules: this.modules(mainFile),
     };
