@@ -270,7 +270,8 @@ def _json_leaf_ok(v):
 
 
 def encode_value(value, fmt, path):
-    """Encodes one value for the response: base64 text (pickle, msgpack) or JSON text."""
+    """Encodes one value for the response: bytes (pickle, msgpack; the worker writes them as
+    base64 on the wire) or JSON text."""
     try:
         if fmt == "json":
             return json.dumps(value, allow_nan=False, ensure_ascii=False)
@@ -278,7 +279,7 @@ def encode_value(value, fmt, path):
             raw = msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)
         else:
             raw = (cloudpickle or pickle).dumps(value)
-        return base64.b64encode(raw).decode("ascii")
+        return raw
     except Exception as exc:
         where = None
         if fmt == "json":
@@ -294,12 +295,15 @@ def encode_value(value, fmt, path):
 def decode_value(item, fmt, path):
     if fmt == "json":
         return item
-    if not isinstance(item, str):
+    if isinstance(item, (bytes, bytearray)):
+        raw = item  # the worker decoded the base64 of the wire already
+    elif isinstance(item, str):
+        try:
+            raw = base64.b64decode(item, validate=True)
+        except Exception:
+            raise ValueError(f"{path}: not valid base64") from None
+    else:
         raise ValueError(f"{path}: expected a base64 string, got {type(item).__name__}")
-    try:
-        raw = base64.b64decode(item, validate=True)
-    except Exception:
-        raise ValueError(f"{path}: not valid base64") from None
     try:
         if fmt == "msgpack":
             # unpackb bounds every declared length by the size of the input, so a forged

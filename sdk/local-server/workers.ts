@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -114,8 +114,14 @@ export class WorkerManager {
     options.store.onChange((endpointId) => this.schedule(endpointId));
     options.registry.onChange((change) => {
       if (change.kind === "deleted") {
-        options.store.dropEndpoint(change.endpoint.id);
-        for (const worker of this.liveWorkers(change.endpoint.id)) this.stop(worker, "endpoint deleted");
+        const endpointId = change.endpoint.id;
+        options.store.dropEndpoint(endpointId);
+        const workers = [...this.workers.values()].filter((w) => w.endpointId === endpointId);
+        for (const worker of workers) if (!worker.stopping && !worker.exited) this.stop(worker, "endpoint deleted");
+        // The endpoint's folder (its venv) goes once no worker of it can still be using it.
+        void Promise.all(workers.map((w) => w.exitPromise)).then(() =>
+          rmSync(join(this.options.stateDir, "endpoints", endpointId), { recursive: true, force: true }),
+        );
         return;
       }
       if (change.kind === "updated" && change.previous && workerSetupChanged(change.previous, change.endpoint)) {
@@ -185,6 +191,8 @@ export class WorkerManager {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     const all = [...this.workers.values()];
+    // Whoever awaits close() must be kept alive until the workers are gone, unref'd or not.
+    for (const worker of all) worker.child.ref();
     for (const worker of all) this.stop(worker, "server closing", graceMs);
     await Promise.all(all.map((w) => w.exitPromise));
   }

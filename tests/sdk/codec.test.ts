@@ -162,7 +162,7 @@ describe("the Python runner reads and writes the same values", () => {
   // Each line in: base64 of a value. Each line out: a description of what Python decoded, and
   // the runner's own encoding of it (what a result carrying it would be).
   const script = `
-import sys, json, datetime
+import sys, json, datetime, base64
 sys.path.insert(0, "handler/python")
 import runner
 for line in sys.stdin:
@@ -180,7 +180,7 @@ for line in sys.stdin:
         if isinstance(v, int) and not isinstance(v, bool):
             return {"type": "int", "repr": repr(v)}
         return {"type": t, "repr": repr(v)}
-    print(json.dumps({"seen": describe(value), "back": runner.encode_value(value, "msgpack", "result")}))
+    print(json.dumps({"seen": describe(value), "back": base64.b64encode(runner.encode_value(value, "msgpack", "result")).decode("ascii")}))
 `;
 
   it("decodes every mapped type to the Python type the table promises, and encodes it back equal", () => {

@@ -1,0 +1,25 @@
+"""The Python side of examples/class.ts: an object whose state lives on the worker."""
+import logging
+import time
+from collections import Counter
+
+log = logging.getLogger("word_counter")
+
+
+class WordCounter:
+    def __init__(self, stopwords):
+        # Stands in for expensive set-up (loading a model, opening a database): done once.
+        log.info("building the counter (%d stop words)...", len(stopwords))
+        time.sleep(0.5)
+        self.stopwords = set(stopwords)
+        self.counts = Counter()
+        self.documents = 0
+
+    def add(self, text):
+        """Counts the words of one document; answers how many distinct words are known."""
+        self.documents += 1
+        self.counts.update(w for w in text.lower().split() if w not in self.stopwords)
+        return len(self.counts)
+
+    def top(self, n):
+        return {"documents": self.documents, "top": self.counts.most_common(n)}
