@@ -1,8 +1,9 @@
 /**
- * A push-based queue read with `for await`: callbacks (live log lines, yielded values) push,
- * an async generator pulls. Ends when closed; items pushed before close are all delivered.
+ * A push-based queue read in batches with `for await`: callbacks (live log lines, yielded
+ * values) push, an async generator pulls whatever piled up. Ends when closed; items pushed
+ * before close are all delivered.
  */
-export class AsyncQueue<T> implements AsyncIterable<T> {
+export class AsyncQueue<T> {
   private items: T[] = [];
   private closed = false;
   private wake?: () => void;
@@ -18,9 +19,15 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     this.wake?.();
   }
 
-  async *[Symbol.asyncIterator](): AsyncIterator<T> {
+  /** Everything pushed since the last batch, at once: lets a slow reader merge what piled up. */
+  async *batches(): AsyncGenerator<T[]> {
     for (;;) {
-      while (this.items.length) yield this.items.shift()!;
+      if (this.items.length) {
+        const batch = this.items;
+        this.items = [];
+        yield batch;
+        continue;
+      }
       if (this.closed) return;
       await new Promise<void>((resolve) => (this.wake = resolve));
       this.wake = undefined;

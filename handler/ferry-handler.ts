@@ -5,8 +5,8 @@
  * -> respond. It is an async generator for the worker runtime: live log lines and generator
  * values are yielded as stream items while the call runs, and the FunctionResponse is its
  * return value. A failed call keeps its message in `error`, which the runtime lifts to the job's
- * top level so the job reads FAILED. Nothing here throws for a bad job: every failure becomes
- * a response with `success: false` and an `error_type`.
+ * top level so the job reads FAILED. A bad job never makes it throw: every failure of the job
+ * becomes a response with `success: false` and an `error_type`.
  */
 import type { Logger } from "./logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
@@ -129,9 +129,34 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     };
 
     const result = run().finally(() => stream.close());
-    for await (const item of queue) yield item;
+    // Each stream item is one HTTP post on RunPod: lines that piled up while the last post was
+    // in flight leave together.
+    for await (const batch of queue.batches()) yield* mergeLogLines(batch);
     return await result;
   };
+}
+
+/** Largest merged log item; a RunPod stream chunk may be up to 1 MB. */
+const MAX_MERGED_LOG_CHARS = 64 * 1024;
+
+/** Consecutive log lines of one stream become one item (lines joined by "\n"); values stay apart. */
+export function mergeLogLines(items: StreamItem[]): StreamItem[] {
+  const out: StreamItem[] = [];
+  for (const item of items) {
+    const last = out[out.length - 1];
+    if (
+      "log" in item &&
+      last &&
+      "log" in last &&
+      last.log.stream === item.log.stream &&
+      last.log.line.length + item.log.line.length < MAX_MERGED_LOG_CHARS
+    ) {
+      out[out.length - 1] = { log: { ...last.log, line: `${last.log.line}\n${item.log.line}` } };
+    } else {
+      out.push(item);
+    }
+  }
+  return out;
 }
 
 type Prepared = { reports: Record<string, unknown> } | { failure: FunctionResponse; reports: Record<string, unknown> };
@@ -140,8 +165,8 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
   const reports: Record<string, unknown> = {};
   const wantsDeps = request.dependencies.length > 0 || request.system_dependencies.length > 0;
   const wantsModels = request.hf_models_to_cache.length > 0;
-  const missing = (what: string) => {
-    throw Object.assign(new Error(`this worker cannot ${what}`), { name: "DependencyInstallError" });
+  const missing = (what: string, name: string) => {
+    throw Object.assign(new Error(`this worker cannot ${what}`), { name });
   };
 
   // Installs and downloads are independent: they run at the same time.
@@ -153,7 +178,7 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
         try {
           reports.dependencies = options.installDependencies
             ? await options.installDependencies(request, ctx)
-            : missing("install dependencies");
+            : missing("install dependencies", "DependencyInstallError");
         } finally {
           timings.install_ms = Math.round((performance.now() - t) * 100) / 100;
         }
@@ -166,7 +191,7 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
         const t = performance.now();
         try {
           const files = { include: request.hf_allow_patterns, exclude: request.hf_ignore_patterns };
-          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx, files) : missing("cache Hugging Face models");
+          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx, files) : missing("cache Hugging Face models", "ModelDownloadError");
         } finally {
           timings.model_download_ms = Math.round((performance.now() - t) * 100) / 100;
         }

@@ -5,7 +5,7 @@
  */
 import { pino, type Logger, type LevelWithSilent } from "pino";
 import { PinoPretty } from "pino-pretty";
-import { redactSecrets, redactDeep } from "./secrets.ts";
+import { redactSecrets, redactDeep, SECRET_ENV_NAMES } from "./secrets.ts";
 
 export type { Logger } from "pino";
 
@@ -43,12 +43,7 @@ const REDACT_PATHS = [
   "*.authorization",
   "headers.authorization",
   "headers.Authorization",
-  "env.HF_TOKEN",
-  "env.RUNPOD_API_KEY",
-  "env.RUNPOD_AI_API_KEY",
-  "HF_TOKEN",
-  "RUNPOD_API_KEY",
-  "RUNPOD_AI_API_KEY",
+  ...SECRET_ENV_NAMES.flatMap((name) => [name, `env.${name}`]),
 ];
 
 export function createLogger(options: LoggerOptions = {}): Logger {

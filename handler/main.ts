@@ -6,7 +6,8 @@
  * `--check` starts the Python child, prints one JSON line with what was found, and exits: the
  * build uses it to prove the bundle runs on its own.
  */
-import { createLogger, parseLogLevel } from "./logger.ts";
+import { createLogger } from "./logger.ts";
+import { parseWorkerArgs } from "./worker/args.ts";
 import { PythonEngine } from "./engine/python-engine.ts";
 import { createWorkerHandler } from "./worker-handler.ts";
 import { runnerPython } from "./python-interpreter.ts";
@@ -15,11 +16,6 @@ import { resolvePythonTarget } from "./deps/index.ts";
 import { hubCacheDir } from "./hf/index.ts";
 import { discoverGpus } from "./gpu.ts";
 
-function argValue(argv: string[], flag: string): string | undefined {
-  const i = argv.indexOf(flag);
-  return i >= 0 ? argv[i + 1] : undefined;
-}
-
 function positiveInteger(raw: string | undefined, fallback: number): number {
   const value = Number(raw);
   return Number.isInteger(value) && value > 0 ? value : fallback;
@@ -27,7 +23,8 @@ function positiveInteger(raw: string | undefined, fallback: number): number {
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  const logger = createLogger({ level: parseLogLevel(argValue(argv, "--rp_log_level") ?? process.env.RUNPOD_LOG_LEVEL) });
+  // One logger for the whole worker; --rp_log_level (either spelling) wins over RUNPOD_LOG_LEVEL.
+  const logger = createLogger({ level: parseWorkerArgs(argv).logLevel });
   // @huggingface/hub reports each file it fetches with console.debug; that belongs in the log, not on stdout.
   console.debug = (...args: unknown[]) => logger.debug(args.map(String).join(" "));
   const target = await resolvePythonTarget({ basePython: runnerPython(), logger });

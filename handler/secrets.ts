@@ -37,7 +37,8 @@ export function redactDeep<T>(value: T, env: NodeJS.ProcessEnv = process.env): T
   const walk = (v: unknown): unknown => {
     if (typeof v === "string") return redactSecrets(v, env);
     if (Array.isArray(v)) return v.map(walk);
-    if (v && typeof v === "object" && Object.getPrototypeOf(v) === Object.prototype) {
+    const proto = v && typeof v === "object" ? Object.getPrototypeOf(v) : undefined;
+    if (v && typeof v === "object" && (proto === Object.prototype || proto === null)) {
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
     }
     return v;

@@ -87,6 +87,7 @@ export type EngineJob = Pick<
 >;
 
 const STDERR_TAIL_LINES = 30;
+const RPC_TIMEOUT_MS = 30_000;
 
 interface PendingCall {
   id: number;
@@ -212,10 +213,6 @@ export class PythonEngine extends EventEmitter {
     return this.child?.info;
   }
 
-  get callsInFlight(): number {
-    return this.child?.calls.size ?? 0;
-  }
-
   private liveChild(): Child {
     if (this.child?.alive) return this.child;
     this.child = this.spawnChild();
@@ -248,7 +245,15 @@ export class PythonEngine extends EventEmitter {
         proc.kill("SIGKILL");
         return;
       }
-      for (const frame of frames) this.onFrame(child, frame);
+      try {
+        for (const frame of frames) this.onFrame(child, frame);
+      } catch (error) {
+        // A frame that cannot be handled (bad JSON text, a throwing callback) must not end the
+        // worker: the child is replaced like after an unreadable frame, and its calls answered.
+        this.logger.error({ err: (error as Error).message }, "a frame from the Python child could not be handled; restarting it");
+        child.killedByWorker = true;
+        proc.kill("SIGKILL");
+      }
     });
     forEachLine(proc.stdout, (line) => this.logger.info({ stream: "python-stdout" }, line));
     forEachLine(proc.stderr, (line) => {
@@ -357,7 +362,12 @@ export class PythonEngine extends EventEmitter {
     const childJob = decoded.job;
     const id = this.nextId++;
     return new Promise<CallOutcome>((resolve) => {
-      const onAbort = () => this.cancel(child, id, "Cancelled", "Cancelled by request");
+      // The abort reason says why: a timeout enforced upstream stays a Timeout, not a cancel.
+      const onAbort = () => {
+        const reason = options.signal?.reason as { name?: unknown; message?: unknown } | undefined;
+        const message = typeof reason?.message === "string" && reason.message ? reason.message : "Cancelled by request";
+        this.cancel(child, id, reason?.name === "Timeout" ? "Timeout" : "Cancelled", message);
+      };
       const call: PendingCall = {
         id,
         format: job.serialization_format,
@@ -397,12 +407,24 @@ export class PythonEngine extends EventEmitter {
     );
   }
 
-  private async rpc<T>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+  /**
+   * A request the child answers on its event loop. Bounded in time: async user code that blocks
+   * the loop would otherwise hold every request (a dependency check, a GPU memory report) forever.
+   */
+  private async rpc<T>(method: string, params: Record<string, unknown> = {}, timeoutMs = RPC_TIMEOUT_MS): Promise<T> {
     const child = this.liveChild();
     await child.ready;
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
-      child.rpcs.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      const timer = setTimeout(() => {
+        child.rpcs.delete(id);
+        reject(new Error(`the Python child did not answer ${method} within ${timeoutMs} ms (is user code blocking its event loop?)`));
+      }, timeoutMs);
+      const settle = <A>(fn: (a: A) => void) => (a: A) => {
+        clearTimeout(timer);
+        fn(a);
+      };
+      child.rpcs.set(id, { resolve: settle(resolve as (value: unknown) => void), reject: settle(reject) });
       child.send({ t: "rpc", id, method, params });
     });
   }
@@ -413,10 +435,6 @@ export class PythonEngine extends EventEmitter {
 
   async invalidateImportCaches(): Promise<void> {
     await this.rpc("invalidate_import_caches");
-  }
-
-  destroyInstance(instanceId: string): Promise<{ destroyed: boolean }> {
-    return this.rpc("destroy_instance", { instance_id: instanceId });
   }
 
   /** GPU memory as torch in the child sees it (`source: null` when torch is not loaded). */

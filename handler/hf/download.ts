@@ -25,6 +25,9 @@ import {
 } from "./cache-layout.ts";
 import { IncompleteFileError, InvalidHubResponseError, ModelDownloadError, toModelDownloadError, type ErrorContext } from "./errors.ts";
 import { createHubFetch } from "./hub-fetch.ts";
+
+/** Where @huggingface/hub goes when no hub URL (HF_ENDPOINT) is given. */
+const DEFAULT_HUB_URL = "https://huggingface.co";
 import { formatModelSpec, type ModelSpec } from "./model-spec.ts";
 import { formatBytes, ModelProgress } from "./progress.ts";
 import { partialSize, resumePartialBlob } from "./resume.ts";
@@ -118,7 +121,7 @@ export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Prom
   // One file failing for good stops the model's other downloads (their partial files stay).
   const failFast = new AbortController();
   const signal = AbortSignal.any([ctx.signal, failFast.signal]);
-  const hub = createHubFetch({ token: ctx.token, signal });
+  const hub = createHubFetch({ token: ctx.token, hubUrl: ctx.hubUrl ?? DEFAULT_HUB_URL, signal });
   const errCtx: ErrorContext = {
     repo: spec.repo,
     revision: spec.revision,

@@ -44,6 +44,8 @@ function routeOf(url: string, method: string): Validated | "content" | "other" {
 
 export interface HubFetchOptions {
   token?: string;
+  /** The hub the token belongs to: only requests to its origin carry the token. */
+  hubUrl: string;
   signal?: AbortSignal;
   /** Called with the size of each chunk of a file download body as it arrives. */
   onBodyBytes?: (bytes: number) => void;
@@ -66,12 +68,15 @@ function withUrl(response: Response, url: string): Response {
 export function createHubFetch(options: HubFetchOptions): HubFetch {
   const base = options.base ?? fetch;
   const errorCodes = new Map<string, string>();
+  const hubOrigin = new URL(options.hubUrl).origin;
 
   const make = (extraCounter?: (bytes: number) => void) => async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
     const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
     const method = (init?.method ?? (input instanceof Request ? input.method : "GET")).toUpperCase();
     const headers = new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined));
-    if (options.token && !headers.has("authorization")) headers.set("authorization", `Bearer ${options.token}`);
+    // The token is for the hub alone: files the library fetches from other hosts (a CDN,
+    // presigned storage URLs) must not receive it.
+    if (options.token && new URL(url).origin === hubOrigin && !headers.has("authorization")) headers.set("authorization", `Bearer ${options.token}`);
     const signals = [init?.signal, options.signal].filter((x): x is AbortSignal => x instanceof AbortSignal);
     const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
     signal?.throwIfAborted();

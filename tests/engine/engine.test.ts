@@ -44,6 +44,14 @@ describe("function jobs", () => {
     ]);
   });
 
+  it("delivers every live line of a chatty call, in order, merging lines that piled up", async () => {
+    const run = await runJob(handler, fn("def f():\n    for i in range(1000):\n        print(f'line {i}')"));
+    const lines = run.logs.flatMap((line) => line.split("\n"));
+    expect(lines).toEqual(Array.from({ length: 1000 }, (_, i) => `line ${i}`));
+    expect(run.logs.length).toBeLessThanOrEqual(1000);
+    expect(run.response.stdout!.split("\n").length).toBe(1001);
+  });
+
   it("answers a missing function name as an error, not as a result", async () => {
     const { response } = await runJob(handler, fn("def g():\n    return 1", "f"));
     expect(response.success).toBe(false);
