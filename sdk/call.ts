@@ -26,7 +26,7 @@ import {
 import { isFinalStatus, pause, type EndpointClient, type JobStatus, type RunRequest } from "./transport.ts";
 
 /** How long `/runsync` holds before the call switches to following the job (RunPod's minimum). */
-export const RUNSYNC_WAIT_MS = 1000;
+const RUNSYNC_WAIT_MS = 1000;
 /** Extra time the endpoint's execution limit allows beyond `timeoutMs`, so the worker's own timeout (with traceback) comes first. */
 const ENDPOINT_TIMEOUT_GRACE_MS = 10_000;
 
@@ -196,9 +196,15 @@ function* chunksOf(stream: unknown[]): Generator<StreamChunk> {
   }
 }
 
+/**
+ * Hands a live log item to the handler one line at a time: the worker sends consecutive lines
+ * of one stream as a single item joined by "\n", while a handler (and the console prefix)
+ * works per line.
+ */
 function emitLog(handler: LogHandler | false | undefined, log: LogLine, source: string): void {
   if (handler === false) return;
-  (handler ?? printLog)({ stream: log.stream, line: log.line, job_id: log.job_id, source });
+  const deliver = handler ?? printLog;
+  for (const line of log.line.split("\n")) deliver({ stream: log.stream, line, job_id: log.job_id, source });
 }
 
 function emitCapturedStdout(handler: LogHandler | false | undefined, stdout: string, jobId: string, source: string): void {
@@ -316,8 +322,15 @@ export async function invoke(spec: InvokeSpec): Promise<Outcome> {
     control.jobId = status.id;
     const followed = !isFinalStatus(status.status);
     if (followed) {
-      if (!status.id) throw new FerryError("the endpoint answered /runsync without a job id");
-      status = await follow(client, status.id, control, spec, () => undefined);
+      const jobId = status.id;
+      if (!jobId) throw new FerryError("the endpoint answered /runsync without a job id");
+      try {
+        // A plain call's result is in the final status (a generator's values aggregated), so values streamed on the way are not needed.
+        status = await lastOf(followJob(client, jobId, control, spec));
+      } catch (error) {
+        if (control.signal.aborted) cancelQuietly(client, jobId);
+        throw error;
+      }
     }
     const outcome = settleWithLogs(status, started, spec, followed);
     return outcome;
@@ -339,10 +352,12 @@ function settleWithLogs(status: JobStatus, started: number, spec: InvokeSpec, li
 }
 
 /**
- * Follows a job through `/stream` until it is final, passing log lines to the handler and
- * values to `onValue`, then reads its final status. Cancels the job when the call is aborted.
+ * Follows a job through `/stream` until it is final: log lines go to the handler, values are
+ * yielded as they arrive, and the final status (from `/status`) is the return value. An abort
+ * surfaces as the call's error (CancelledError / RemoteTimeoutError); cancelling the job on
+ * the endpoint is left to the caller, which knows whether the job may still be running.
  */
-async function follow(client: EndpointClient, jobId: string, control: CallControl, spec: InvokeSpec, onValue: (encoded: unknown) => void): Promise<JobStatus> {
+async function* followJob(client: EndpointClient, jobId: string, control: CallControl, spec: InvokeSpec): AsyncGenerator<unknown, JobStatus, undefined> {
   const source = new LiveSource(spec.label, client, jobId);
   let quietPolls = 0;
   try {
@@ -350,10 +365,15 @@ async function follow(client: EndpointClient, jobId: string, control: CallContro
       const asked = performance.now();
       const answer = await client.stream(jobId, control.signal);
       let got = 0;
+      const values: unknown[] = [];
       for (const chunk of chunksOf(answer.stream)) {
         got++;
         if (chunk.log) emitLog(spec.options.onLog, chunk.log, source.get());
-        else if ("value" in chunk) onValue(chunk.value);
+        else if ("value" in chunk) values.push(chunk.value);
+      }
+      for (const value of values) {
+        yield value;
+        if (control.signal.aborted) throw control.error();
       }
       if (isFinalStatus(answer.status)) break;
       // A server that holds /stream answers when there is news; one that answers at once with
@@ -365,11 +385,16 @@ async function follow(client: EndpointClient, jobId: string, control: CallContro
     }
     return await client.status(jobId, control.signal);
   } catch (error) {
-    if (control.signal.aborted) {
-      cancelQuietly(client, jobId);
-      throw control.error();
-    }
+    if (control.signal.aborted) throw control.error();
     throw error;
+  }
+}
+
+/** Runs a generator to its end, dropping what it yields; resolves with its return value. */
+async function lastOf<R>(generator: AsyncGenerator<unknown, R, undefined>): Promise<R> {
+  for (;;) {
+    const step = await generator.next();
+    if (step.done) return step.value;
   }
 }
 
@@ -386,45 +411,7 @@ export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, O
     if (!submitted.id) throw new FerryError("the endpoint answered /run without a job id");
     const jobId = submitted.id;
     control.jobId = jobId;
-    const source = new LiveSource(spec.label, c, jobId);
-    let quietPolls = 0;
-    for (;;) {
-      const asked = performance.now();
-      let answer;
-      try {
-        answer = await c.stream(jobId, control.signal);
-      } catch (error) {
-        if (control.signal.aborted) throw control.error();
-        throw error;
-      }
-      let got = 0;
-      const values: unknown[] = [];
-      for (const chunk of chunksOf(answer.stream)) {
-        got++;
-        if (chunk.log) emitLog(spec.options.onLog, chunk.log, source.get());
-        else if ("value" in chunk) values.push(chunk.value);
-      }
-      for (const value of values) {
-        yield value;
-        if (control.signal.aborted) throw control.error();
-      }
-      if (isFinalStatus(answer.status)) break;
-      if (got === 0 && performance.now() - asked < 50) {
-        quietPolls++;
-        try {
-          await pause(Math.min(500, 5 * 2 ** Math.min(quietPolls, 7)), control.signal);
-        } catch {
-          throw control.error();
-        }
-      } else quietPolls = 0;
-    }
-    let final: JobStatus;
-    try {
-      final = await c.status(jobId, control.signal);
-    } catch (error) {
-      if (control.signal.aborted) throw control.error();
-      throw error;
-    }
+    const final = yield* followJob(c, jobId, control, spec);
     finished = true;
     return settleWithLogs(final, started, spec, true);
   } finally {

@@ -14,8 +14,8 @@
 import { Packr, Unpackr, addExtension } from "msgpackr";
 import { SerializationError } from "./errors.ts";
 
-export const EXT_NDARRAY = 1;
-export const EXT_BIGINT = 2;
+const EXT_NDARRAY = 1;
+const EXT_BIGINT = 2;
 
 export type NumericTypedArray =
   | Int8Array

@@ -180,7 +180,7 @@ export class ConnectionError extends FerryError {
   }
 }
 
-export function describeNetworkError(error: Error): string {
+function describeNetworkError(error: Error): string {
   const cause = (error as { cause?: unknown }).cause;
   if (cause instanceof Error) {
     const code = (cause as { code?: unknown }).code;

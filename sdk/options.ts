@@ -21,7 +21,7 @@ function editDistance(a: string, b: string): number {
 }
 
 /** The closest known word, when it is close enough to be a misspelling. */
-export function suggest(word: string, known: readonly string[]): string | undefined {
+function suggest(word: string, known: readonly string[]): string | undefined {
   const lower = word.toLowerCase();
   let best: string | undefined;
   let bestDistance = Infinity;

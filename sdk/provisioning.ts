@@ -24,10 +24,10 @@ export const SAVE_ENDPOINT = `mutation saveEndpoint($input: EndpointInput!) {
     ${ENDPOINT_FIELDS}
   }
 }`;
-export const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
+const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
   deleteEndpoint(id: $id)
 }`;
-export const LIST_ENDPOINTS = `query myEndpoints {
+const LIST_ENDPOINTS = `query myEndpoints {
   myself {
     endpoints {
       id name gpuIds workersMin workersMax idleTimeout templateId
@@ -35,7 +35,7 @@ export const LIST_ENDPOINTS = `query myEndpoints {
   }
 }`;
 
-export const RemoteEndpointSchema = z
+const RemoteEndpointSchema = z
   .object({
     id: z.string(),
     name: z.string().nullish(),
@@ -64,10 +64,15 @@ export class GraphqlClient {
     this.http = new HttpClient(apiKey, keySource, options);
   }
 
-  async request(query: string, variables: Record<string, unknown> = {}, what = "GraphQL request"): Promise<unknown> {
+  /**
+   * One GraphQL request. `idempotent` says whether sending it twice does no more than once
+   * (queries, updates by id, deletes): only then is it retried after failures that may come
+   * after the server took it.
+   */
+  async request(query: string, variables: Record<string, unknown> = {}, what = "GraphQL request", idempotent = false): Promise<unknown> {
     let answer: unknown;
     try {
-      answer = await this.http.request("POST", this.url, { body: { query, variables } });
+      answer = await this.http.request("POST", this.url, { body: { query, variables }, idempotent });
     } catch (error) {
       if (error instanceof AuthenticationError) throw error;
       throw new ProvisioningError(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
@@ -78,19 +83,20 @@ export class GraphqlClient {
     return parsed.data.data;
   }
 
+  /** With `id` an update in place (safe to repeat); without, a create: a repeat would make a second endpoint. */
   async saveEndpoint(input: EndpointInput & { id?: string }): Promise<RemoteEndpoint> {
-    const data = (await this.request(SAVE_ENDPOINT, { input }, `saveEndpoint "${input.name}"`)) as { saveEndpoint?: unknown } | null;
+    const data = (await this.request(SAVE_ENDPOINT, { input }, `saveEndpoint "${input.name}"`, input.id !== undefined)) as { saveEndpoint?: unknown } | null;
     const parsed = RemoteEndpointSchema.safeParse(data?.saveEndpoint);
     if (!parsed.success) throw new ProvisioningError(`saveEndpoint "${input.name}" answered no endpoint id`, { resource: input.name });
     return parsed.data;
   }
 
   async deleteEndpoint(id: string): Promise<void> {
-    await this.request(DELETE_ENDPOINT, { id }, `deleteEndpoint ${id}`);
+    await this.request(DELETE_ENDPOINT, { id }, `deleteEndpoint ${id}`, true);
   }
 
   async listEndpoints(): Promise<RemoteEndpoint[]> {
-    const data = (await this.request(LIST_ENDPOINTS, {}, "listing endpoints (myself { endpoints })")) as { myself?: { endpoints?: unknown } } | null;
+    const data = (await this.request(LIST_ENDPOINTS, {}, "listing endpoints (myself { endpoints })", true)) as { myself?: { endpoints?: unknown } } | null;
     const parsed = z.array(RemoteEndpointSchema).safeParse(data?.myself?.endpoints ?? []);
     if (!parsed.success) throw new ProvisioningError("listing endpoints: the answer is not a list of endpoints");
     return parsed.data;

@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ConfigError } from "./errors.ts";
 import { didYouMean, parseOptions } from "./options.ts";
+import { VERSION } from "./version.ts";
 
 /** RunPod GPU pools. `ANY` stands for every pool. */
 export const GpuGroup = {
@@ -59,8 +60,8 @@ const GPU_POOLS = Object.values(GpuGroup).filter((g) => g !== GpuGroup.ANY);
 const CPU_FLAVOURS: readonly string[] = Object.values(CpuInstanceType);
 
 /** Ferry's worker images; FERRY_GPU_IMAGE / FERRY_CPU_IMAGE replace them, a resource's `imageName` wins over both. */
-export const DEFAULT_GPU_IMAGE = "ferry/worker:0.1.0";
-export const DEFAULT_CPU_IMAGE = "ferry/worker-cpu:0.1.0";
+export const DEFAULT_GPU_IMAGE = `ferry/worker:${VERSION}`;
+export const DEFAULT_CPU_IMAGE = `ferry/worker-cpu:${VERSION}`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -56,7 +56,7 @@ export type TargetSpec = RunpodTarget | LocalTarget;
 const LocalFileSchema = z.object({ url: z.string().url() }).passthrough();
 
 /** `.ferry/local.json`, when it exists and names a URL. */
-export function readLocalServerFile(stateDir: string): string | undefined {
+function readLocalServerFile(stateDir: string): string | undefined {
   const file = join(stateDir, "local.json");
   if (!existsSync(file)) return undefined;
   try {

@@ -1,6 +1,6 @@
 /**
  * RunPod's endpoint API (runpod-reference.md section 3) over `fetch`: `/run`, `/runsync`,
- * `/status`, `/status-sync`, `/stream`, `/cancel`, `/health`, `/purge-queue`.
+ * `/status`, `/stream`, `/cancel`, `/health`, `/purge-queue`.
  *
  * Why not `runpod-sdk` for these calls: its functions take no AbortSignal (a cancelled call
  * would keep its request open), turn non-200 answers into return values instead of errors
@@ -9,22 +9,28 @@
  * does not hold the request. Its base URL option and its payload types do fit, so the types
  * are taken from it and the base URL stays configurable the same way.
  *
- * Retries: 429, 408, 502, 503, 504 and transient network errors (connection refused or reset,
- * DNS try-again, socket errors), with exponential backoff and jitter, honouring Retry-After.
- * A user's exception is a job result, never an HTTP failure, so it is never retried here.
+ * Retries, with exponential backoff and jitter, honouring Retry-After. A request that is safe
+ * to repeat (a read, a cancel, an update or delete by id) is retried on 429, 408, 502, 503,
+ * 504 and transient network errors (connection refused or reset, DNS try-again, socket
+ * errors). A request that is not (`/run`, `/runsync`, `/purge-queue`, creating an endpoint)
+ * may already have been accepted when a gateway error or a broken connection comes back, and
+ * a retry would start a second job or create a second endpoint; it is retried only on 429 (the
+ * request was turned away) and on failures before any connection existed. A user's exception
+ * is a job result, never an HTTP failure, so it is never retried here.
  */
 import type { EndpointInputPayload, HealthCheck, PurgeQueueOutput } from "runpod-sdk";
 import { z } from "zod";
 import { ApiError, AuthenticationError, ConnectionError, RateLimitError } from "./errors.ts";
+import { VERSION } from "./version.ts";
 
-export const FINAL_STATUSES = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
+const FINAL_STATUSES = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
 export type JobState = "IN_QUEUE" | "IN_PROGRESS" | (typeof FINAL_STATUSES)[number];
 
 export function isFinalStatus(status: string): boolean {
   return (FINAL_STATUSES as readonly string[]).includes(status);
 }
 
-export const JobStatusSchema = z
+const JobStatusSchema = z
   .object({
     id: z.string().optional(),
     status: z.string(),
@@ -37,7 +43,7 @@ export const JobStatusSchema = z
   .passthrough();
 export type JobStatus = z.infer<typeof JobStatusSchema>;
 
-export const StreamAnswerSchema = z
+const StreamAnswerSchema = z
   .object({
     status: z.string(),
     stream: z.array(z.unknown()).nullish().transform((v) => v ?? []),
@@ -45,6 +51,17 @@ export const StreamAnswerSchema = z
   })
   .passthrough();
 export type StreamAnswer = z.infer<typeof StreamAnswerSchema>;
+
+/** `/health`: RunPod's job and worker counts (runpod-reference.md section 3). */
+const HealthSchema = z
+  .object({
+    jobs: z.object({ completed: z.number(), failed: z.number(), inProgress: z.number(), inQueue: z.number(), retried: z.number() }).passthrough(),
+    workers: z.object({ idle: z.number(), initializing: z.number(), ready: z.number(), running: z.number(), throttled: z.number() }).passthrough(),
+  })
+  .passthrough();
+
+/** `/purge-queue`: how many queued jobs were removed. */
+const PurgeQueueSchema = z.object({ removed: z.number(), status: z.string() }).passthrough();
 
 export type RunRequest = Pick<EndpointInputPayload, "webhook" | "policy"> & { input: unknown };
 export type { HealthCheck, PurgeQueueOutput };
@@ -56,7 +73,7 @@ export interface RetryPolicy {
   maxDelayMs: number;
 }
 
-export const DEFAULT_RETRY: RetryPolicy = { maxRetries: 5, baseDelayMs: 250, maxDelayMs: 8_000 };
+const DEFAULT_RETRY: RetryPolicy = { maxRetries: 5, baseDelayMs: 250, maxDelayMs: 8_000 };
 
 export interface EndpointClientOptions {
   /** `https://api.runpod.ai/v2`, or the local server's `${url}/v2`. */
@@ -69,28 +86,42 @@ export interface EndpointClientOptions {
   retry?: Partial<RetryPolicy>;
 }
 
+/** Statuses worth another try for a request that is safe to repeat. */
 const RETRY_STATUSES = new Set([408, 429, 502, 503, 504]);
-const TRANSIENT_CODES = new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EAI_AGAIN",
-  "ENETUNREACH",
-  "EHOSTUNREACH",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_CLOSED",
-]);
+/**
+ * The one status worth another try for a request that is not safe to repeat: 429 means the
+ * request was turned away. A 502/503/504 can come from a gateway after the server took it.
+ */
+const RETRY_STATUSES_NOT_IDEMPOTENT = new Set([429]);
 
-function isTransientNetworkError(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
+/** Failures before a connection existed: the server cannot have seen the request. */
+const BEFORE_CONNECTION_CODES = new Set(["ECONNREFUSED", "EAI_AGAIN", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
+/** Failures on an open connection: the server may have taken the request before it broke. */
+const ON_CONNECTION_CODES = new Set(["ECONNRESET", "ETIMEDOUT", "EPIPE", "EHOSTUNREACH", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
+
+type NetworkFailure = "before-connection" | "on-connection" | "permanent";
+
+function classifyNetworkError(error: unknown): NetworkFailure {
+  if (!(error instanceof Error)) return "permanent";
   const cause = (error as { cause?: unknown }).cause;
-  const code = (cause as { code?: unknown } | undefined)?.code ?? (error as { code?: unknown }).code;
-  if (typeof code === "string") return TRANSIENT_CODES.has(code);
-  // undici's socket errors without an errno code (the peer closed the socket mid-request).
-  const causeName = (cause as { name?: unknown } | undefined)?.name;
-  return causeName === "SocketError" || causeName === "ConnectTimeoutError";
+  const source = (cause ?? error) as { code?: unknown; message?: unknown; name?: unknown };
+  const code = source.code ?? (error as { code?: unknown }).code;
+  if (typeof code === "string") {
+    if (BEFORE_CONNECTION_CODES.has(code)) return "before-connection";
+    if (ON_CONNECTION_CODES.has(code)) return "on-connection";
+    // A lookup that failed for now (resolver unreachable) rather than a name that does not exist.
+    if (code === "ENOTFOUND" && /EAI_AGAIN|try again/i.test(String(source.message ?? ""))) return "before-connection";
+    return "permanent";
+  }
+  // undici's errors without an errno code: the peer closed the socket mid-request, or connecting timed out.
+  if (source.name === "SocketError") return "on-connection";
+  if (source.name === "ConnectTimeoutError") return "before-connection";
+  return "permanent";
+}
+
+function isRetryableNetworkError(error: unknown, idempotent: boolean): boolean {
+  const failure = classifyNetworkError(error);
+  return failure === "before-connection" || (idempotent && failure === "on-connection");
 }
 
 function retryAfterMs(header: string | null): number | undefined {
@@ -117,7 +148,7 @@ export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export function backoffDelay(attempt: number, policy: RetryPolicy): number {
+function backoffDelay(attempt: number, policy: RetryPolicy): number {
   const raw = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
   return raw * (0.75 + Math.random() * 0.5);
 }
@@ -126,6 +157,11 @@ export interface RequestOptions {
   body?: unknown;
   signal?: AbortSignal | undefined;
   query?: Record<string, string | number>;
+  /**
+   * Whether sending the request twice does no more than sending it once; decides which
+   * failures are retried (see the top of this file). Default: true for GET, false for POST.
+   */
+  idempotent?: boolean | undefined;
 }
 
 /** HTTP with the retry rules above and errors by status. Shared by the endpoint API and GraphQL. */
@@ -141,19 +177,21 @@ export class HttpClient {
   ) {
     this.fetchImpl = options.fetch ?? globalThis.fetch;
     this.retry = { ...DEFAULT_RETRY, ...options.retry };
-    this.headers = { accept: "application/json", "content-type": "application/json", "user-agent": "ferry-sdk/0.1.0" };
+    this.headers = { accept: "application/json", "content-type": "application/json", "user-agent": `ferry-sdk/${VERSION}` };
     if (apiKey) this.headers.authorization = `Bearer ${apiKey}`;
   }
 
   async request(method: "GET" | "POST", url: string, options: RequestOptions = {}): Promise<unknown> {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const idempotent = options.idempotent ?? method === "GET";
+    const retryStatuses = idempotent ? RETRY_STATUSES : RETRY_STATUSES_NOT_IDEMPOTENT;
     for (let attempt = 0; ; attempt++) {
       let response: Response;
       try {
         response = await this.fetchImpl(url, { method, headers: this.headers, body, signal: options.signal ?? null });
       } catch (error) {
         if (options.signal?.aborted) throw options.signal.reason;
-        if (isTransientNetworkError(error) && attempt < this.retry.maxRetries) {
+        if (isRetryableNetworkError(error, idempotent) && attempt < this.retry.maxRetries) {
           await pause(backoffDelay(attempt, this.retry), options.signal);
           continue;
         }
@@ -170,7 +208,7 @@ export class HttpClient {
       }
       const text = await response.text().catch(() => "");
       if (response.status === 401 || response.status === 403) throw new AuthenticationError(response.status, url, text, this.keySource);
-      if (RETRY_STATUSES.has(response.status)) {
+      if (retryStatuses.has(response.status)) {
         const after = retryAfterMs(response.headers.get("retry-after"));
         if (attempt < this.retry.maxRetries) {
           await pause(Math.min(this.retry.maxDelayMs * 4, after ?? backoffDelay(attempt, this.retry)), options.signal);
@@ -211,26 +249,20 @@ export class EndpointClient {
     return `${this.root}/${path}?${qs}`;
   }
 
-  /** Queues a job; answers at once with its id. */
+  /** Queues a job; answers at once with its id. Not idempotent: each accepted request is a job. */
   async run(request: RunRequest, signal?: AbortSignal): Promise<JobStatus> {
     const url = this.url("run");
-    return parse(JobStatusSchema, await this.http.request("POST", url, { body: request, signal }), url);
+    return parse(JobStatusSchema, await this.http.request("POST", url, { body: request, signal, idempotent: false }), url);
   }
 
   /** Queues a job and holds the answer up to `waitMs` (1000..300000): the full status when it finished by then, else `{id, status}`. */
   async runsync(request: RunRequest, waitMs: number, signal?: AbortSignal): Promise<JobStatus> {
     const url = this.url("runsync", { wait: clampWait(waitMs) });
-    return parse(JobStatusSchema, await this.http.request("POST", url, { body: request, signal }), url);
+    return parse(JobStatusSchema, await this.http.request("POST", url, { body: request, signal, idempotent: false }), url);
   }
 
   async status(jobId: string, signal?: AbortSignal): Promise<JobStatus> {
     const url = this.url(`status/${encodeURIComponent(jobId)}`);
-    return parse(JobStatusSchema, await this.http.request("GET", url, { signal }), url);
-  }
-
-  /** The status, held up to `waitMs` until the job is final. */
-  async statusSync(jobId: string, waitMs: number, signal?: AbortSignal): Promise<JobStatus> {
-    const url = this.url(`status-sync/${encodeURIComponent(jobId)}`, { wait: clampWait(waitMs) });
     return parse(JobStatusSchema, await this.http.request("GET", url, { signal }), url);
   }
 
@@ -240,19 +272,21 @@ export class EndpointClient {
     return parse(StreamAnswerSchema, await this.http.request("GET", url, { signal }), url);
   }
 
+  /** Cancelling a job twice leaves it as cancelling it once. */
   async cancel(jobId: string, signal?: AbortSignal): Promise<JobStatus> {
     const url = this.url(`cancel/${encodeURIComponent(jobId)}`);
-    return parse(JobStatusSchema, await this.http.request("POST", url, { body: {}, signal }), url);
+    return parse(JobStatusSchema, await this.http.request("POST", url, { body: {}, signal, idempotent: true }), url);
   }
 
   async health(signal?: AbortSignal): Promise<HealthCheck> {
     const url = this.url("health");
-    return (await this.http.request("GET", url, { signal })) as HealthCheck;
+    return parse(HealthSchema, await this.http.request("GET", url, { signal }), url);
   }
 
+  /** Not repeated after a possible acceptance: a second purge would also drop jobs queued in between. */
   async purgeQueue(signal?: AbortSignal): Promise<PurgeQueueOutput> {
     const url = this.url("purge-queue");
-    return (await this.http.request("POST", url, { body: {}, signal })) as PurgeQueueOutput;
+    return parse(PurgeQueueSchema, await this.http.request("POST", url, { body: {}, signal, idempotent: false }), url);
   }
 }
 

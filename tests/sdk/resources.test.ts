@@ -2,12 +2,15 @@
  * Resource configs: RunPod's defaults, validation with "did you mean", the endpoint input they
  * produce, and a settings hash that changes only when the user's settings do.
  */
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../../sdk/errors.ts";
 import { CpuInstanceType, CpuLiveServerless, GpuGroup, LiveServerless, ServerlessEndpoint, declaredResources } from "../../sdk/resources.ts";
 import { remote } from "../../sdk/remote.ts";
 
 const env = {} as NodeJS.ProcessEnv;
+/** The default image tags follow the package's version. */
+const version = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 describe("defaults (runpod-reference.md section 4)", () => {
   it("LiveServerless", () => {
@@ -19,7 +22,7 @@ describe("defaults (runpod-reference.md section 4)", () => {
     expect(input.gpuIds.split(",")).toEqual([...input.gpuIds.split(",")].sort());
     expect(input.gpuIds).toContain("ADA_24");
     expect(input.gpuIds).not.toContain("any");
-    expect(input.template.imageName).toBe("ferry/worker:0.1.0");
+    expect(input.template.imageName).toBe(`ferry/worker:${version}`);
     expect(input.instanceIds).toBeUndefined();
   });
 
@@ -29,7 +32,7 @@ describe("defaults (runpod-reference.md section 4)", () => {
     expect(input.instanceIds).toEqual(["cpu3c-1-2", "cpu5c-4-8"]);
     expect(input.gpuIds).toBe("");
     expect(input.gpuCount).toBe(0);
-    expect(input.template.imageName).toBe("ferry/worker-cpu:0.1.0");
+    expect(input.template.imageName).toBe(`ferry/worker-cpu:${version}`);
   });
 
   it("images: the resource's imageName, else FERRY_GPU_IMAGE / FERRY_CPU_IMAGE", () => {
