@@ -15,8 +15,8 @@ export interface WorkerArgs {
 const VALUE_FLAGS = ["test_input", "test_output", "rp_api_port", "rp_api_host", "rp_log_level"] as const;
 type ValueFlag = (typeof VALUE_FLAGS)[number];
 
-export const DEFAULT_API_PORT = 8000;
-export const DEFAULT_API_HOST = "127.0.0.1";
+const DEFAULT_API_PORT = 8000;
+const DEFAULT_API_HOST = "127.0.0.1";
 
 export function parseWorkerArgs(argv: readonly string[]): WorkerArgs {
   const values: Partial<Record<ValueFlag, string>> = {};

@@ -20,7 +20,7 @@ export interface RunpodEnvironment {
   logLevel?: string;
 }
 
-export const DEFAULT_PING_INTERVAL_MS = 10_000;
+const DEFAULT_PING_INTERVAL_MS = 10_000;
 
 const nonEmpty = (value: string | undefined): string | undefined => (value && value.trim() !== "" ? value : undefined);
 

@@ -1,6 +1,12 @@
 /**
  * HTTP to RunPod's job API: the API key goes raw in `Authorization`, and posts (job-done,
- * stream) are retried on 5xx and network errors only.
+ * stream) are retried on 5xx and on network errors, never on 4xx.
+ *
+ * Retrying network errors is a deliberate difference from RunPod's Python library, which
+ * retries 5xx only: a post lost to a dropped connection or a timeout would lose a job's result
+ * (or a stream chunk) for good, and the platform would never hear how the job ended. The price
+ * is that a post whose answer, not its request, was lost can arrive twice (a stream chunk seen
+ * twice); that is judged the smaller harm.
  */
 import type { Logger } from "../logger.ts";
 import { delay } from "./backoff.ts";
@@ -19,6 +25,8 @@ export interface HttpAnswer {
   contentType: string;
   text: string;
 }
+
+type PostOutcome = { ok: true } | { ok: false; detail: string };
 
 export class RunpodHttp {
   constructor(private readonly options: RunpodHttpOptions) {}
@@ -51,11 +59,11 @@ export class RunpodHttp {
   }
 
   /**
-   * POSTs JSON text; true when the server accepted it. The headers are the ones RunPod's own
-   * worker library sends (a form content type with a JSON body): the platform is known to
-   * accept exactly those.
+   * POSTs JSON text; `ok` when the server accepted it, else why the last attempt failed. The
+   * headers are the ones RunPod's own worker library sends (a form content type with a JSON
+   * body): the platform is known to accept exactly those.
    */
-  async post(url: string, body: string, what: string): Promise<boolean> {
+  async post(url: string, body: string, what: string): Promise<PostOutcome> {
     const { timing, logger } = this.options;
     for (let attempt = 1; attempt <= timing.postAttempts; attempt++) {
       let retryable: boolean;
@@ -68,7 +76,7 @@ export class RunpodHttp {
           signal: AbortSignal.timeout(timing.postTimeoutMs),
         });
         const text = await res.text().catch(() => "");
-        if (res.ok) return true;
+        if (res.ok) return { ok: true };
         retryable = res.status >= 500;
         detail = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`;
       } catch (error) {
@@ -77,11 +85,11 @@ export class RunpodHttp {
       }
       if (!retryable || attempt === timing.postAttempts) {
         logger.error({ attempt, detail }, `${what} post failed`);
-        return false;
+        return { ok: false, detail };
       }
       logger.warn({ attempt, detail }, `${what} post failed, retrying`);
       await delay(timing.postRetryDelayMs * attempt);
     }
-    return false;
+    return { ok: false, detail: "no attempt was made" };
   }
 }

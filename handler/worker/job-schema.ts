@@ -5,7 +5,7 @@
 import { z } from "zod";
 import type { RunpodJob } from "./types.ts";
 
-export const RunpodJobSchema = z
+const RunpodJobSchema = z
   .looseObject({ id: z.string().min(1), input: z.unknown() })
   .refine((job) => "input" in job, { message: "has no input", path: ["input"] });
 

@@ -17,8 +17,8 @@ import { errorBody, jobDoneBody, type ErrorOrigin, type JobDoneBody } from "./re
 import { abortReason, executeJob } from "./run-job.ts";
 import type { Concurrency, JobHandler } from "./types.ts";
 
-export const RUN_BODY_LIMIT_BYTES = 10 * 1024 * 1024;
-export const RUNSYNC_BODY_LIMIT_BYTES = 20 * 1024 * 1024;
+const RUN_BODY_LIMIT_BYTES = 10 * 1024 * 1024;
+const RUNSYNC_BODY_LIMIT_BYTES = 20 * 1024 * 1024;
 const DEFAULT_EXECUTION_TIMEOUT_MS = 600_000;
 const RUN_RETENTION_MS = 30 * 60_000;
 const RUNSYNC_RETENTION_MS = 60_000;
@@ -107,14 +107,14 @@ function readBody(req: IncomingMessage, limit: number, route: string): Promise<s
   });
 }
 
-export class LocalJobQueue {
+class LocalJobQueue {
   private readonly jobs = new Map<string, LocalJob>();
   private readonly queue: LocalJob[] = [];
   private running = 0;
   private readonly target: ConcurrencyTarget;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly options: Omit<LocalApiOptions, "host" | "port" | "stop" | "onListening">) {
+  constructor(private readonly options: Omit<LocalApiOptions, "host" | "port" | "onListening">) {
     this.target = new ConcurrencyTarget(options.concurrency);
   }
 
@@ -219,7 +219,7 @@ export class LocalJobQueue {
     job.status = "IN_PROGRESS";
     job.startedAt = Date.now();
     const timer = setTimeout(() => {
-      job.controller.abort(abortReason("Cancelled", `the job ran past its executionTimeout of ${job.executionTimeoutMs} ms`));
+      job.controller.abort(abortReason("Timeout", `the job ran longer than its executionTimeout of ${job.executionTimeoutMs} ms`));
       this.finish(job, "TIMED_OUT");
     }, job.executionTimeoutMs);
     try {
@@ -256,7 +256,12 @@ export class LocalJobQueue {
     if (job.webhook) void this.sendWebhook(job, job.webhook);
   }
 
+  /**
+   * Up to WEBHOOK_ATTEMPTS tries. Once the server is stopping, a failed attempt is not retried
+   * and a pending retry wait ends at once: the process must not linger for a webhook.
+   */
   private async sendWebhook(job: LocalJob, url: string): Promise<void> {
+    const { stop, logger } = this.options;
     const body = JSON.stringify(this.statusObject(job));
     for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
       try {
@@ -271,9 +276,14 @@ export class LocalJobQueue {
       } catch {
         // Retried below, like the cloud does.
       }
-      if (attempt < WEBHOOK_ATTEMPTS) await delay(WEBHOOK_RETRY_MS);
+      if (attempt === WEBHOOK_ATTEMPTS) break;
+      await delay(WEBHOOK_RETRY_MS, stop);
+      if (stop.aborted) {
+        logger.warn({ jobId: job.id, attempt }, "webhook not accepted; not retried because the local API is stopping");
+        return;
+      }
     }
-    this.options.logger.warn({ jobId: job.id }, "webhook not accepted after retries");
+    logger.warn({ jobId: job.id }, "webhook not accepted after retries");
   }
 }
 

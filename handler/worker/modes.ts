@@ -13,7 +13,7 @@ export type ModeDecision =
   | { mode: "worker"; getJobUrl: string }
   | { mode: "none"; reason: string };
 
-export const TEST_INPUT_FILE = "test_input.json";
+const TEST_INPUT_FILE = "test_input.json";
 
 export function decideMode(args: WorkerArgs, runpod: RunpodEnvironment, cwd: string): ModeDecision {
   if (args.serveApi) return { mode: "api" };

@@ -67,7 +67,7 @@ export interface ErrorPayload {
   runpod_version: string;
 }
 
-export function errorPayload(error: unknown, origin: ErrorOrigin): ErrorPayload {
+function errorPayload(error: unknown, origin: ErrorOrigin): ErrorPayload {
   const isError = error instanceof Error;
   const message = isError ? error.message : typeof error === "string" ? error : errorText(error);
   return {

@@ -54,15 +54,25 @@ export async function executeJob(handler: JobHandler, job: RunpodJob, ctx: JobCo
         return { kind: "threw", error: ctx.signal.reason, isStream: true };
       }
       if (options.aggregate) yielded.push(step.value);
-      await options.onYield?.(step.value);
+      try {
+        await options.onYield?.(step.value);
+      } catch (error) {
+        // The value could not be passed on: the job fails, and the generator is closed so the
+        // handler stops producing (its finally blocks run).
+        await generator.return(undefined).catch(() => undefined);
+        return { kind: "threw", error, isStream: true };
+      }
     }
   } catch (error) {
     return { kind: "threw", error, isStream: true };
   }
 }
 
-/** The reason a job's signal carries when it is cancelled or the worker shuts down hard. */
-export function abortReason(name: "Cancelled" | "WorkerShutdown", message: string): Error {
+/**
+ * The reason a job's signal carries: cancelled, past its execution timeout, or the worker
+ * shutting down hard. Handlers (and the Python engine) tell them apart by `name`.
+ */
+export function abortReason(name: "Cancelled" | "Timeout" | "WorkerShutdown", message: string): Error {
   const error = new Error(message);
   error.name = name;
   return error;

@@ -27,7 +27,7 @@ export type {
 } from "./types.ts";
 export { WORKER_VERSION } from "./version.ts";
 
-export function startupLine(): string {
+function startupLine(): string {
   return `--- Starting Serverless Worker | Ferry ${WORKER_VERSION} ---`;
 }
 

@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { Logger } from "../logger.ts";
-import { Backoff, delay } from "./backoff.ts";
+import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { HttpAnswer, RunpodHttp } from "./http.ts";
 import type { WorkerTiming } from "./types.ts";
 
@@ -21,46 +21,63 @@ export interface StopPollOptions {
 
 /** Polls until `signal` aborts. */
 export async function runStopPoll(options: StopPollOptions): Promise<void> {
-  const { http, timing, signal, logger } = options;
+  const { timing, signal } = options;
   const backoff = new Backoff(timing.backoffBaseMs, timing.backoffMaxMs);
+  const pacer = new EmptyPollPacer(timing.quickEmptyPollMs, timing.quickEmptyPollBaseMs, timing.quickEmptyPollMaxMs);
   while (!signal.aborted) {
-    let res: HttpAnswer;
-    try {
-      res = await http.get(options.url, signal, timing.longPollTimeoutMs);
-    } catch (error) {
-      if (signal.aborted) return;
-      if (error instanceof Error && error.name === "TimeoutError") continue;
-      logger.warn({ detail: error instanceof Error ? error.message : String(error) }, "job-stop poll failed");
-      await delay(backoff.next(), signal);
-      continue;
+    const askedAt = performance.now();
+    const answer = await pollOnce(options, backoff);
+    if (answer.kind === "empty") {
+      const wait = pacer.afterEmpty(performance.now() - askedAt);
+      if (wait > 0) await delay(wait, signal);
+    } else if (answer.kind === "stop") {
+      pacer.reset();
+      options.onStop(answer.ids);
     }
-    if (res.status === 429) {
-      await delay(timing.rateLimitWaitMs, signal);
-      continue;
-    }
-    if (res.status === 204 || res.status === 400) {
-      backoff.reset();
-      continue;
-    }
-    if (!res.ok) {
-      logger.warn({ status: res.status }, "job-stop poll answered with an error");
-      await delay(backoff.next(), signal);
-      continue;
-    }
-    backoff.reset();
-    let body: unknown;
-    try {
-      body = res.text.trim() === "" ? undefined : JSON.parse(res.text);
-    } catch {
-      logger.warn({ body: res.text.slice(0, 200) }, "job-stop poll answer is not JSON; ignored");
-      continue;
-    }
-    if (body === undefined) continue;
-    const parsed = StopAnswerSchema.safeParse(body);
-    if (!parsed.success) {
-      logger.warn("job-stop poll answered without a jobsToStop list; ignored");
-      continue;
-    }
-    if (parsed.data.jobsToStop.length > 0) options.onStop(parsed.data.jobsToStop);
   }
+}
+
+/** Ids to stop; an answer with nothing to act on; or a failure already waited out (backoff, 429). */
+type StopAnswer = { kind: "stop"; ids: string[] } | { kind: "empty" } | { kind: "waited" };
+
+async function pollOnce(options: StopPollOptions, backoff: Backoff): Promise<StopAnswer> {
+  const { http, timing, signal, logger } = options;
+  let res: HttpAnswer;
+  try {
+    res = await http.get(options.url, signal, timing.longPollTimeoutMs);
+  } catch (error) {
+    // Stopping, or the long poll ran its full time with nothing to stop.
+    if (signal.aborted || (error instanceof Error && error.name === "TimeoutError")) return { kind: "empty" };
+    logger.warn({ detail: error instanceof Error ? error.message : String(error) }, "job-stop poll failed");
+    await delay(backoff.next(), signal);
+    return { kind: "waited" };
+  }
+  if (res.status === 429) {
+    await delay(timing.rateLimitWaitMs, signal);
+    return { kind: "waited" };
+  }
+  if (res.status === 204 || res.status === 400) {
+    backoff.reset();
+    return { kind: "empty" };
+  }
+  if (!res.ok) {
+    logger.warn({ status: res.status }, "job-stop poll answered with an error");
+    await delay(backoff.next(), signal);
+    return { kind: "waited" };
+  }
+  backoff.reset();
+  let body: unknown;
+  try {
+    body = res.text.trim() === "" ? undefined : JSON.parse(res.text);
+  } catch {
+    logger.warn({ body: res.text.slice(0, 200) }, "job-stop poll answer is not JSON; ignored");
+    return { kind: "empty" };
+  }
+  if (body === undefined) return { kind: "empty" };
+  const parsed = StopAnswerSchema.safeParse(body);
+  if (!parsed.success) {
+    logger.warn("job-stop poll answered without a jobsToStop list; ignored");
+    return { kind: "empty" };
+  }
+  return parsed.data.jobsToStop.length > 0 ? { kind: "stop", ids: parsed.data.jobsToStop } : { kind: "empty" };
 }

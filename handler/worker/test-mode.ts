@@ -11,7 +11,7 @@ import { executeJob } from "./run-job.ts";
 import { errorBody, jobDoneBody, pythonTruthy, type ErrorOrigin, type JobDoneBody } from "./results.ts";
 import type { JobHandler, RunpodJob } from "./types.ts";
 
-export const LOCAL_TEST_JOB_ID = "local_test";
+const LOCAL_TEST_JOB_ID = "local_test";
 
 export interface TestModeOptions {
   handler: JobHandler;

@@ -36,7 +36,15 @@ export interface WorkerTiming {
   /** First backoff delay after an unexpected error; doubles up to backoffMaxMs, with jitter. */
   backoffBaseMs: number;
   backoffMaxMs: number;
-  /** Attempts for a job-done or stream post (retried on 5xx and network errors only). */
+  /**
+   * A job-take or job-stop poll that answered "nothing" faster than this was not held as a long
+   * poll (400 with FlashBoot, a proxy answering 204 at once): the next poll waits first.
+   */
+  quickEmptyPollMs: number;
+  /** That wait: starts here, doubles per quick empty answer up to the max, with jitter. */
+  quickEmptyPollBaseMs: number;
+  quickEmptyPollMaxMs: number;
+  /** Attempts for a job-done or stream post (retried on 5xx and network errors, never 4xx; see http.ts). */
   postAttempts: number;
   postRetryDelayMs: number;
   postTimeoutMs: number;
@@ -49,6 +57,9 @@ export const DEFAULT_TIMING: WorkerTiming = {
   rateLimitWaitMs: 5_000,
   backoffBaseMs: 1_000,
   backoffMaxMs: 30_000,
+  quickEmptyPollMs: 100,
+  quickEmptyPollBaseMs: 5,
+  quickEmptyPollMaxMs: 1_000,
   postAttempts: 3,
   postRetryDelayMs: 500,
   postTimeoutMs: 30_000,

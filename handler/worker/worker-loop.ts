@@ -4,7 +4,7 @@
  * job's `refresh_worker`) ends taking, lets in-flight jobs finish and post, then returns.
  */
 import type { Logger } from "../logger.ts";
-import { Backoff, delay } from "./backoff.ts";
+import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { RunpodEnvironment } from "./config.ts";
 import { ConcurrencyTarget, JobTracker } from "./concurrency.ts";
 import { startHeartbeat, type Heartbeat } from "./heartbeat.ts";
@@ -85,7 +85,8 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
           aggregate: options.returnAggregateStream,
           onYield: async (value) => {
             if (tracker.isCancelled(job.id) || !runpod.postStreamUrl) return;
-            await postStreamItem(http, runpod.postStreamUrl, workerId, job.id, value, jobLogger);
+            // Throws when the chunk cannot be delivered; the job then fails with that error.
+            await postStreamItem(http, runpod.postStreamUrl, workerId, job.id, value);
           },
         },
       );
@@ -98,8 +99,8 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
       if (!runpod.postOutputUrl) {
         jobLogger.error("RUNPOD_WEBHOOK_POST_OUTPUT is not set; the result cannot be posted");
       } else {
-        const ok = await http.post(jobDoneUrl(runpod.postOutputUrl, workerId, job.id, outcome.isStream), serializeBody(body, origin), "job-done");
-        if (ok) jobLogger.info({ failed: body.error !== undefined }, "job finished and posted");
+        const posted = await http.post(jobDoneUrl(runpod.postOutputUrl, workerId, job.id, outcome.isStream), serializeBody(body, origin), "job-done");
+        if (posted.ok) jobLogger.info({ failed: body.error !== undefined }, "job finished and posted");
       }
       if (body.stopPod) {
         jobLogger.info("refresh_worker asked: the worker stops after this job");
@@ -113,6 +114,7 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
   };
 
   const backoff = new Backoff(timing.backoffBaseMs, timing.backoffMaxMs);
+  const pacer = new EmptyPollPacer(timing.quickEmptyPollMs, timing.quickEmptyPollBaseMs, timing.quickEmptyPollMaxMs);
   while (!stop.aborted) {
     const wanted = target.next() - tracker.size;
     if (wanted <= 0) {
@@ -120,13 +122,17 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
       continue;
     }
     const url = jobTakeUrl(runpod.getJobUrl, workerId, wanted, tracker.size > 0);
+    const askedAt = performance.now();
     const taken = await takeJobs(http, url, stop, timing.longPollTimeoutMs, logger);
     switch (taken.kind) {
       case "stopped":
         break;
-      case "none":
+      case "none": {
         backoff.reset();
+        const wait = pacer.afterEmpty(performance.now() - askedAt);
+        if (wait > 0) await delay(wait, stop);
         break;
+      }
       case "rate-limited":
         logger.debug("job take rate limited; waiting");
         await delay(timing.rateLimitWaitMs, stop);
@@ -139,6 +145,7 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
       }
       case "jobs":
         backoff.reset();
+        pacer.reset();
         for (const job of taken.jobs) {
           if (tracker.has(job.id)) {
             logger.warn({ jobId: job.id }, "job taken twice while in flight; the second copy is skipped");

@@ -5,11 +5,15 @@
  * off-protocol is recorded in `violations` (tests assert it stays empty) and answered 400.
  *
  * Job takes are long polls: held until a job is queued or `holdMs` passes (then 204), like the
- * real server. Scripted answers (`scriptTake`) let a test make takes fail with 429 or 500.
+ * real server; `holdMs: 0` makes it answer 204 at once, as RunPod may. A stream chunk over 1 MB
+ * is answered 413. Scripted answers (`scriptTake`) let a test make takes fail with 429 or 500.
  */
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+
+/** RunPod's cap on one stream chunk (the posted JSON body); larger ones are answered 413. */
+const STREAM_CHUNK_LIMIT_BYTES = 1024 * 1024;
 
 export interface RecordedRequest {
   kind: "take" | "take-batch" | "stop" | "done" | "stream" | "ping" | "unknown";
@@ -259,6 +263,13 @@ export class FakeRunpodJobServer {
         const isStream = record.query.get("isStream");
         if (isStream !== "true" && isStream !== "false") return this.reject(res, `isStream must be true or false, got ${isStream}`);
         if (route === "job-stream" && isStream !== "false") return this.reject(res, "stream posts carry isStream=false");
+        const bytes = Buffer.byteLength(record.bodyText);
+        if (route === "job-stream" && bytes > STREAM_CHUNK_LIMIT_BYTES) {
+          this.violation(`${record.path}: stream chunk of ${bytes} bytes is over the 1 MB cap`);
+          res.writeHead(413, { "Content-Type": "text/plain" });
+          res.end("stream chunk too large");
+          return;
+        }
         let body: unknown;
         try {
           body = JSON.parse(record.bodyText);

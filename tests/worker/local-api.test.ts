@@ -1,4 +1,5 @@
 // `--rp_serve_api`: the local endpoint API over this worker's handler, with the cloud's shapes.
+import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
@@ -205,4 +206,41 @@ describe("local API (--rp_serve_api)", () => {
     expect(await running).toEqual({ mode: "api", exitCode: 0 });
     expect(shutdowns).toBe(1);
   });
+
+  it("an executionTimeout aborts the job with a reason named Timeout, and the job reads TIMED_OUT", async () => {
+    let reason: unknown;
+    const { call } = await serve(async (_job, ctx) => {
+      await new Promise<void>((resolve) => {
+        releases.push(resolve);
+        ctx.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      reason = ctx.signal.reason;
+      return "too late";
+    });
+    const { body } = await call("POST", "/runsync", { input: {}, policy: { executionTimeout: 150 } });
+    expect(body.status).toBe("TIMED_OUT");
+    expect((reason as Error).name).toBe("Timeout");
+    expect((reason as Error).message).toBe("the job ran longer than its executionTimeout of 150 ms");
+  });
+
+  it("a refused webhook is not retried once the worker stops, so the process exits at once", async () => {
+    // A real process, left to exit on its own: a pending retry wait would keep it alive.
+    const proc = spawn("node_modules/.bin/tsx", ["tests/worker/fixtures/webhook-stop-worker.ts"]);
+    let stdout = "";
+    let stderr = "";
+    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<{ code: number | null; at: number }>((resolve) => proc.on("exit", (code) => resolve({ code, at: Date.now() })));
+    let resolvedAt: number | undefined;
+    proc.stdout.on("data", () => {
+      if (resolvedAt === undefined && stdout.includes("RESOLVED")) resolvedAt = Date.now();
+    });
+    // Without the fix the process waits out two 10 s retry delays.
+    const bound = setTimeout(() => proc.kill("SIGKILL"), 8_000);
+    const { code, at } = await exited;
+    clearTimeout(bound);
+    expect(code, stderr).toBe(0);
+    expect(stdout).toBe("WEBHOOK 1\nRESOLVED 0\n");
+    expect(at - resolvedAt!).toBeLessThan(3_000);
+  }, 15_000);
 });

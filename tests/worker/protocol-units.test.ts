@@ -1,6 +1,6 @@
 // The pure parts of the protocol: URL templates, job-done body rules, backoff, job schema.
 import { describe, expect, it } from "vitest";
-import { Backoff } from "../../handler/worker/backoff.ts";
+import { Backoff, EmptyPollPacer } from "../../handler/worker/backoff.ts";
 import { ConcurrencyTarget } from "../../handler/worker/concurrency.ts";
 import { parseJob } from "../../handler/worker/job-schema.ts";
 import { errorBody, jobDoneBody, serializeBody } from "../../handler/worker/results.ts";
@@ -84,6 +84,22 @@ describe("backoff", () => {
     expect([bottom.next(), bottom.next()]).toEqual([50, 100]);
     bottom.reset();
     expect(bottom.next()).toBe(50);
+  });
+});
+
+describe("empty-poll pacing", () => {
+  it("quick empty answers wait 5 ms doubling to 1 s; a held poll or a job resets", () => {
+    const top = new EmptyPollPacer(100, 5, 1_000, () => 1);
+    expect(Array.from({ length: 10 }, () => top.afterEmpty(1))).toEqual([5, 10, 20, 40, 80, 160, 320, 640, 1_000, 1_000]);
+    // A poll the server held (a real long poll) means no wait, and starts over.
+    expect(top.afterEmpty(150)).toBe(0);
+    expect(top.afterEmpty(99)).toBe(5);
+    expect(top.afterEmpty(1)).toBe(10);
+    top.reset();
+    expect(top.afterEmpty(1)).toBe(5);
+    // Jitter: down to half the ceiling.
+    const bottom = new EmptyPollPacer(100, 5, 1_000, () => 0);
+    expect([bottom.afterEmpty(0), bottom.afterEmpty(0), bottom.afterEmpty(0)]).toEqual([3, 5, 10]);
   });
 });
 

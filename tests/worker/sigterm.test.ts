@@ -1,6 +1,7 @@
 // SIGTERM to a real worker process while a job runs: no new jobs are taken, the running job
 // finishes and its result is posted, onShutdown runs, and the process exits 0. A second
-// signal aborts the running job's signal (hard stop); its result is still posted.
+// signal aborts the running job's signal (hard stop) with the reason "WorkerShutdown", in the
+// job loop and in the local API alike; in the loop, its result is still posted.
 import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { startFakeRunpodJobServer, type FakeRunpodJobServer } from "../helpers/fake-runpod-job-server.ts";
@@ -16,8 +17,8 @@ afterEach(async () => {
   await server.close();
 });
 
-function spawnWorker() {
-  const proc = spawn("node_modules/.bin/tsx", ["tests/worker/fixtures/sigterm-worker.ts"], {
+function spawnWorker(args: string[] = []) {
+  const proc = spawn("node_modules/.bin/tsx", ["tests/worker/fixtures/sigterm-worker.ts", ...args], {
     env: { ...process.env, ...server.env({ RUNPOD_PING_INTERVAL: "200", RUNPOD_LOG_LEVEL: "info" }) },
   });
   child = proc;
@@ -76,4 +77,24 @@ it("a second signal aborts the running job's signal; what the job returns is sti
   expect(server.results.get("hard-1")?.body).toEqual({ output: { aborted: true, reason: "WorkerShutdown" } });
   expect(worker.output().stdout).toContain("ON_SHUTDOWN\nEXIT 0\n");
   expect(server.violations).toEqual([]);
+}, 20_000);
+
+it("local API: a second signal aborts the running job with the reason WorkerShutdown", async () => {
+  const worker = spawnWorker(["--rp_serve_api", "--rp_api_port", "0"]);
+  await worker.seen("LISTENING ");
+  const port = /LISTENING (\d+)/.exec(worker.output().stdout)![1];
+  const run = await fetch(`http://127.0.0.1:${port}/run`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ input: { mode: "until-aborted" } }),
+  });
+  const { id } = (await run.json()) as { id: string };
+  await worker.seen(`STARTED ${id}`);
+  worker.proc.kill("SIGTERM");
+  await worker.seen("shutting down: no new jobs", "stderr");
+  worker.proc.kill("SIGTERM");
+  const { code } = await worker.exited;
+  expect(code, worker.output().stderr).toBe(0);
+  expect(worker.output().stdout).toContain(`ABORTED ${id} WorkerShutdown\n`);
+  expect(worker.output().stdout).toContain("ON_SHUTDOWN\nEXIT 0\n");
 }, 20_000);

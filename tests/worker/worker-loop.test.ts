@@ -5,6 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { silentLogger } from "../../handler/logger.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { startWorker, WORKER_VERSION, type JobHandler, type StartWorkerOptions, type WorkerExit } from "../../handler/worker/start-worker.ts";
+import { STREAM_CHUNK_LIMIT_BYTES } from "../../handler/worker/stream.ts";
 import { startFakeRunpodJobServer, type FakeRunpodJobServer } from "../helpers/fake-runpod-job-server.ts";
 
 const FAST_TIMING = {
@@ -321,5 +322,111 @@ describe("RunPod worker loop", () => {
     expect(result).toEqual({ mode: "worker", exitCode: 0 });
     expect(server.results.get("inflight")?.body).toEqual({ output: "finished" });
     expect(order).toEqual(["onShutdown", "resolved"]);
+  });
+
+  it("a stream chunk over 1 MB is not posted: the job fails with a SerializationError and the generator is closed", async () => {
+    // `{"output":"` and `"}` wrap the string: 13 bytes of JSON around it.
+    const atLimit = "a".repeat(STREAM_CHUNK_LIMIT_BYTES - 13);
+    const overLimit = "b".repeat(STREAM_CHUNK_LIMIT_BYTES - 12);
+    const trace: string[] = [];
+    start(async function* () {
+      try {
+        yield "small";
+        yield atLimit;
+        trace.push("past the chunk at the limit");
+        yield overLimit;
+        trace.push("past the chunk over the limit");
+        yield "never";
+      } finally {
+        trace.push("closed");
+      }
+    });
+    server.enqueue({ id: "big-1", input: {} });
+    const done = await server.waitForResult("big-1");
+
+    const streamed = server.requestsOf("stream").filter((r) => r.jobId === "big-1");
+    expect(streamed.map((r) => Buffer.byteLength(r.bodyText))).toEqual([Buffer.byteLength('{"output":"small"}'), STREAM_CHUNK_LIMIT_BYTES]);
+    expect(done.rawQuery).toBe("?gpu=NVIDIA+TEST&isStream=true");
+    expect(server.results.get("big-1")?.status).toBe("FAILED");
+    const payload = JSON.parse((done.body as { error: string }).error) as Record<string, string>;
+    expect(payload.error_type).toBe("SerializationError");
+    expect(payload.error_message).toContain(`${STREAM_CHUNK_LIMIT_BYTES + 1} bytes`);
+    expect(payload.error_message).toContain(`${STREAM_CHUNK_LIMIT_BYTES} bytes (1 MB)`);
+    // return() was called at the refused yield: the handler produced nothing more.
+    expect(trace).toEqual(["past the chunk at the limit", "closed"]);
+    expect(server.violations).toEqual([]);
+  });
+
+  it("a streamed value JSON cannot encode fails the job with a SerializationError", async () => {
+    let closed = false;
+    start(async function* () {
+      try {
+        yield { n: 1n };
+        yield "never";
+      } finally {
+        closed = true;
+      }
+    });
+    server.enqueue({ id: "bigint-1", input: {} });
+    const done = await server.waitForResult("bigint-1");
+    expect(server.requestsOf("stream").filter((r) => r.jobId === "bigint-1")).toEqual([]);
+    expect(JSON.parse((done.body as { error: string }).error)).toMatchObject({ error_type: "SerializationError" });
+    expect(closed).toBe(true);
+    expect(server.violations).toEqual([]);
+  });
+
+  it("a stream post that fails for good fails the job and closes the generator", async () => {
+    let streamAttempts = 0;
+    const streamDown: typeof fetch = async (input, init) => {
+      if (String(input).includes("/job-stream/")) {
+        streamAttempts++;
+        return new Response("unavailable", { status: 503 });
+      }
+      return fetch(input, init);
+    };
+    const yielded: string[] = [];
+    let closed = false;
+    start(
+      async function* () {
+        try {
+          for (const v of ["first", "second"]) {
+            yielded.push(v);
+            yield v;
+          }
+        } finally {
+          closed = true;
+        }
+      },
+      { fetch: streamDown },
+    );
+    server.enqueue({ id: "down-1", input: {} });
+    const done = await server.waitForResult("down-1");
+    expect(server.results.get("down-1")?.status).toBe("FAILED");
+    const payload = JSON.parse((done.body as { error: string }).error) as Record<string, string>;
+    expect(payload.error_message).toContain("HTTP 503");
+    // Retried like any post (3 attempts), then the job ends; the second value is never produced.
+    expect(streamAttempts).toBe(3);
+    expect(yielded).toEqual(["first"]);
+    expect(closed).toBe(true);
+  });
+
+  it("does not spin when the server answers empty at once: takes and stop polls are paced", async () => {
+    await server.close();
+    server = await startFakeRunpodJobServer({ holdMs: 0 });
+    start(async (job) => job.input);
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const takes = server.requestsOf("take").length;
+    const stops = server.requestsOf("stop").length;
+    // Unpaced, an answer-at-once server sees hundreds of polls a second on each channel.
+    expect(takes).toBeLessThan(30);
+    expect(stops).toBeLessThan(30);
+    expect(takes).toBeGreaterThan(2);
+    // Pacing waits at most about a second: a job is still picked up promptly.
+    const queuedAt = Date.now();
+    server.enqueue({ id: "paced-1", input: "hi" });
+    const done = await server.waitForResult("paced-1", 3_000);
+    expect(done.body).toEqual({ output: "hi" });
+    expect(done.at - queuedAt).toBeLessThan(1_500);
+    expect(server.violations).toEqual([]);
   });
 });
