@@ -21,7 +21,8 @@ typecheck: setup
 	$(NODE_BIN)/tsc --noEmit -p tsconfig.json
 
 test: setup build typecheck
-	$(NODE_BIN)/vitest run
+	$(NODE_BIN)/vitest run --reporter=default --reporter=json --outputFile.json=.ferry/vitest-results.json
+	@node scripts/test-summary.mjs .ferry/vitest-results.json
 
 test-handler: build
 	node scripts/test-handler.mjs
