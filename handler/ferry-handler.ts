@@ -169,33 +169,30 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
     throw Object.assign(new Error(`this worker cannot ${what}`), { name });
   };
 
+  // One preparation step: its report under `report`, its duration under `timing`.
+  const step = async (report: "dependencies" | "models", timing: "install_ms" | "model_download_ms", run: () => Promise<unknown>) => {
+    const t = performance.now();
+    try {
+      reports[report] = await run();
+    } finally {
+      timings[timing] = Math.round((performance.now() - t) * 100) / 100;
+    }
+  };
   // Installs and downloads are independent: they run at the same time.
   const steps: Promise<void>[] = [];
   if (wantsDeps) {
     steps.push(
-      (async () => {
-        const t = performance.now();
-        try {
-          reports.dependencies = options.installDependencies
-            ? await options.installDependencies(request, ctx)
-            : missing("install dependencies", "DependencyInstallError");
-        } finally {
-          timings.install_ms = Math.round((performance.now() - t) * 100) / 100;
-        }
-      })(),
+      step("dependencies", "install_ms", async () =>
+        options.installDependencies ? options.installDependencies(request, ctx) : missing("install dependencies", "DependencyInstallError"),
+      ),
     );
   }
   if (wantsModels) {
+    const files = { include: request.hf_allow_patterns, exclude: request.hf_ignore_patterns };
     steps.push(
-      (async () => {
-        const t = performance.now();
-        try {
-          const files = { include: request.hf_allow_patterns, exclude: request.hf_ignore_patterns };
-          reports.models = options.cacheModels ? await options.cacheModels(request.hf_models_to_cache, ctx, files) : missing("cache Hugging Face models", "ModelDownloadError");
-        } finally {
-          timings.model_download_ms = Math.round((performance.now() - t) * 100) / 100;
-        }
-      })(),
+      step("models", "model_download_ms", async () =>
+        options.cacheModels ? options.cacheModels(request.hf_models_to_cache, ctx, files) : missing("cache Hugging Face models", "ModelDownloadError"),
+      ),
     );
   }
   const settled = await Promise.allSettled(steps);

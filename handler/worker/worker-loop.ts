@@ -76,7 +76,7 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
   const runOne = async (job: RunpodJob, controller: AbortController) => {
     const jobLogger = logger.child({ jobId: job.id });
     try {
-      jobLogger.info("job started");
+      jobLogger.debug("job started");
       const outcome = await executeJob(
         handler,
         job,
