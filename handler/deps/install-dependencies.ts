@@ -249,13 +249,7 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
   report.requested = requirements.map((r) => r.normalized);
   const key = `python\u0000${engine.python}\u0000${[...report.requested].sort().join("\n")}`;
 
-  const memo = satisfiedSets.get(key);
-  if (memo) {
-    report.memoized = true;
-    report.already_present = memo;
-    report.total_ms = report.check_ms = ms(performance.now() - started);
-    return report;
-  }
+  if (answerFromMemo(key, report, started)) return report;
 
   const installsBefore = pythonInstallCount.get(engine.python) ?? 0;
   const checks = await check(engine, requirements);
@@ -383,19 +377,23 @@ async function installBuildTools(ctx: PartContext): Promise<boolean> {
   }
 }
 
+/** A set already found satisfied in this worker is answered without asking anything again. */
+function answerFromMemo(key: string, report: PythonDependencyReport | SystemDependencyReport, started: number): boolean {
+  const memo = satisfiedSets.get(key);
+  if (!memo) return false;
+  report.memoized = true;
+  report.already_present = memo;
+  report.total_ms = report.check_ms = ms(performance.now() - started);
+  return true;
+}
+
 async function systemPart(packages: ParsedAptPackage[], ctx: PartContext): Promise<SystemDependencyReport> {
   const started = performance.now();
   const report = emptySystem();
   if (packages.length === 0) return report;
   report.requested = packages.map((p) => p.normalized);
   const key = `apt\u0000${[...report.requested].sort().join("\n")}`;
-  const memo = satisfiedSets.get(key);
-  if (memo) {
-    report.memoized = true;
-    report.already_present = memo;
-    report.total_ms = report.check_ms = ms(performance.now() - started);
-    return report;
-  }
+  if (answerFromMemo(key, report, started)) return report;
 
   const opts = aptOptions(ctx);
   if (!assertAptUsable(report.requested, opts)) {

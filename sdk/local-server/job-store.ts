@@ -127,6 +127,23 @@ const emptyCounts = (): Record<JobStatus, number> => ({
   TIMED_OUT: 0,
 });
 
+/** The fields of a job that a run fills in, as they are before its first run (or a retry). */
+function freshRun(now: number, ttlMs: number) {
+  return {
+    startedAt: undefined,
+    finishedAt: undefined,
+    expiresAt: now + ttlMs,
+    hasOutput: false,
+    output: undefined,
+    error: undefined,
+    workerId: undefined,
+    stream: [],
+    streamCursor: 0,
+    finalChunkSent: false,
+    workerLosses: 0,
+  };
+}
+
 export class JobStore {
   private readonly jobs = new Map<string, Job>();
   private readonly endpoints = new Map<string, EndpointJobs>();
@@ -185,17 +202,7 @@ export class JobStore {
       mode: options.mode,
       status: "IN_QUEUE",
       createdAt: now,
-      startedAt: undefined,
-      finishedAt: undefined,
-      expiresAt: now + options.policy.ttlMs,
-      hasOutput: false,
-      output: undefined,
-      error: undefined,
-      workerId: undefined,
-      stream: [],
-      streamCursor: 0,
-      finalChunkSent: false,
-      workerLosses: 0,
+      ...freshRun(now, options.policy.ttlMs),
     };
     this.jobs.set(id, job);
     this.endpoint(endpointId).counts.IN_QUEUE++;
@@ -372,19 +379,7 @@ export class JobStore {
       return { status: 400, error: `job ${jobId} is ${job.status}; only FAILED or TIMED_OUT jobs can be retried` };
     }
     const now = this.now();
-    Object.assign(job, {
-      startedAt: undefined,
-      finishedAt: undefined,
-      hasOutput: false,
-      output: undefined,
-      error: undefined,
-      workerId: undefined,
-      stream: [],
-      streamCursor: 0,
-      finalChunkSent: false,
-      workerLosses: 0,
-      expiresAt: now + job.policy.ttlMs,
-    });
+    Object.assign(job, freshRun(now, job.policy.ttlMs));
     this.endpoint(endpointId).retried++;
     this.setStatus(job, "IN_QUEUE");
     this.enqueue(job, "back");
