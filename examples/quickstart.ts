@@ -8,9 +8,11 @@ const file = new URL("./py/quickstart.py", import.meta.url);
 const rows: [string, string][] = [];
 const time = async <T>(label: string, run: () => Promise<T>): Promise<T> => {
   const started = performance.now();
-  const value = await run();
-  rows.push([label, `${(performance.now() - started).toFixed(0)} ms`]);
-  return value;
+  try {
+    return await run();
+  } finally {
+    rows.push([label, `${(performance.now() - started).toFixed(0)} ms`]);
+  }
 };
 
 // 1. A Python function, called with typed arguments. Its dependencies are already installed on
@@ -35,7 +37,7 @@ await time("generator: 3 values streamed", async () => {
 
 // 4. A Python exception arrives as a typed RemoteError with the Python traceback.
 try {
-  await time("exception", () => py.fromFile<[a: number, b: number], number>(file, "divide")(1, 0));
+  await time("exception (RemoteError)", () => py.fromFile<[a: number, b: number], number>(file, "divide")(1, 0));
 } catch (error) {
   if (!(error instanceof RemoteError)) throw error;
   console.log(`RemoteError: ${error.errorType}: ${error.message}\n${error.traceback}`);
