@@ -10,21 +10,17 @@
  */
 import type { Logger } from "../logger.ts";
 import { delay } from "./backoff.ts";
+import type { HttpAnswer, HttpTransport } from "./http-transport.ts";
 import type { WorkerTiming } from "./types.ts";
 
 export interface RunpodHttpOptions {
   apiKey?: string;
-  fetch: typeof fetch;
+  transport: HttpTransport;
   timing: WorkerTiming;
   logger: Logger;
 }
 
-export interface HttpAnswer {
-  status: number;
-  ok: boolean;
-  contentType: string;
-  text: string;
-}
+export type { HttpAnswer } from "./http-transport.ts";
 
 type PostOutcome = { ok: true } | { ok: false; detail: string };
 
@@ -37,25 +33,9 @@ export class RunpodHttp {
     return headers;
   }
 
-  /**
-   * A GET whose whole body is read before it returns; `timeoutMs` bounds the whole exchange.
-   * The signals are joined by hand rather than with AbortSignal.any, whose dependents a
-   * long-lived `signal` (the worker's stop signal) would collect over millions of polls.
-   */
-  async get(url: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpAnswer> {
-    const controller = new AbortController();
-    const onAbort = () => controller.abort(signal?.reason);
-    if (signal?.aborted) onAbort();
-    signal?.addEventListener("abort", onAbort, { once: true });
-    const timer = setTimeout(() => controller.abort(new DOMException(`no answer in ${timeoutMs} ms`, "TimeoutError")), timeoutMs);
-    try {
-      const res = await this.options.fetch(url, { method: "GET", headers: this.headers(), signal: controller.signal });
-      const text = await res.text();
-      return { status: res.status, ok: res.ok, contentType: res.headers.get("content-type") ?? "", text };
-    } finally {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-    }
+  /** A GET whose whole body is read before it returns; `timeoutMs` bounds the whole exchange. */
+  get(url: string, signal: AbortSignal | undefined, timeoutMs: number): Promise<HttpAnswer> {
+    return this.options.transport(url, { method: "GET", headers: this.headers(), signal, timeoutMs });
   }
 
   /**
@@ -69,13 +49,13 @@ export class RunpodHttp {
       let retryable: boolean;
       let detail: string;
       try {
-        const res = await this.options.fetch(url, {
+        const res = await this.options.transport(url, {
           method: "POST",
           headers: this.headers({ "Content-Type": "application/x-www-form-urlencoded", charset: "utf-8" }),
           body,
-          signal: AbortSignal.timeout(timing.postTimeoutMs),
+          timeoutMs: timing.postTimeoutMs,
         });
-        const text = await res.text().catch(() => "");
+        const text = res.text;
         if (res.ok) return { ok: true };
         retryable = res.status >= 500;
         detail = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`;

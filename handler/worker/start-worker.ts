@@ -3,6 +3,7 @@
  * it, call `onShutdown`, and resolve with the exit code. It never calls process.exit, so the
  * caller (handler/main.ts, tests) decides what happens next.
  */
+import { fetchTransport, nodeHttpTransport } from "./http-transport.ts";
 import { createLogger, type Logger } from "../logger.ts";
 import { parseWorkerArgs, type WorkerArgs } from "./args.ts";
 import { readRunpodEnvironment } from "./config.ts";
@@ -129,7 +130,7 @@ export async function startWorker(options: StartWorkerOptions): Promise<WorkerEx
         runpod: { ...runpod, getJobUrl: decision.getJobUrl },
         origin,
         timing,
-        fetch: options.fetch ?? fetch,
+        transport: options.fetch ? fetchTransport(options.fetch) : nodeHttpTransport,
         logger,
         stop,
         hardStop: hardStop.signal,

@@ -3,6 +3,7 @@
  * result; ping and watch for cancels alongside. A graceful stop (signal, `stopSignal`, or a
  * job's `refresh_worker`) ends taking, lets in-flight jobs finish and post, then returns.
  */
+import type { HttpTransport } from "./http-transport.ts";
 import type { Logger } from "../logger.ts";
 import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { RunpodEnvironment } from "./config.ts";
@@ -24,7 +25,7 @@ export interface WorkerLoopOptions {
   runpod: RunpodEnvironment & { getJobUrl: string };
   origin: ErrorOrigin;
   timing: WorkerTiming;
-  fetch: typeof fetch;
+  transport: HttpTransport;
   logger: Logger;
   /** Aborted: stop gracefully. */
   stop: AbortController;
@@ -35,7 +36,7 @@ export interface WorkerLoopOptions {
 export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
   const { runpod, timing, logger, handler, origin } = options;
   const stop = options.stop.signal;
-  const http = new RunpodHttp({ apiKey: runpod.apiKey, fetch: options.fetch, timing, logger });
+  const http = new RunpodHttp({ apiKey: runpod.apiKey, transport: options.transport, timing, logger });
   const tracker = new JobTracker();
   const target = new ConcurrencyTarget(options.concurrency);
   const workerId = runpod.workerId;
