@@ -163,6 +163,7 @@ type Prepared = { reports: Record<string, unknown> } | { failure: FunctionRespon
 
 async function prepare(request: FunctionRequest, options: FerryHandlerOptions, ctx: PrepareContext, timings: Timings): Promise<Prepared> {
   const reports: Record<string, unknown> = {};
+  if (request.dependencies.length + request.system_dependencies.length + request.hf_models_to_cache.length === 0) return { reports };
   const wantsDeps = request.dependencies.length > 0 || request.system_dependencies.length > 0;
   const wantsModels = request.hf_models_to_cache.length > 0;
   const missing = (what: string, name: string) => {

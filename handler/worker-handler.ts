@@ -27,10 +27,11 @@ export interface WorkerHandlerParts {
 export function createWorkerHandler(parts: WorkerHandlerParts): JobHandler {
   const { engine, target, hfCache, gpus, logger } = parts;
   const cudaFaults = new CudaFaultTracker({ logger });
+  const host = process.env.RUNPOD_POD_HOSTNAME ?? hostname();
   return createFerryHandler({
     engine,
     workerDetails: () => ({
-      hostname: process.env.RUNPOD_POD_HOSTNAME ?? hostname(),
+      hostname: host,
       ferry_version: WORKER_VERSION,
       python: engine.childInfo,
       gpus,
