@@ -5,6 +5,7 @@
  *   <cache>/models--org--name/refs/<revision>          the commit hash a branch or tag pointed to
  *   <cache>/models--org--name/snapshots/<commit>/<f>   symlink to ../../blobs/<etag>
  *   <cache>/models--org--name/.ferry/<commit>.json     the file list of that commit (Ferry's)
+ *   <cache>/.locks/models--org--name/<etag>.lock       held while one process writes that blob
  *
  * The layout has no notion of "this snapshot is complete": Python writes `refs/main` before
  * its files, and a filtered download holds only some files. So Ferry writes the commit's full
@@ -13,7 +14,7 @@
  * `refs` and `snapshots`, so the extra folder is invisible to it.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join, relative, isAbsolute } from "node:path";
 import { getRepoFolderName } from "@huggingface/hub";
 import { z } from "zod";
@@ -61,6 +62,10 @@ export function blobPath(cacheDir: string, repo: string, etag: string): string {
 export function incompletePath(cacheDir: string, repo: string, etag: string): string {
   return `${blobPath(cacheDir, repo, etag)}.incomplete`;
 }
+/** Where Python's huggingface_hub locks a blob while downloading it; Ferry locks the same path. */
+export function blobLockPath(cacheDir: string, repo: string, etag: string): string {
+  return join(cacheDir, ".locks", getRepoFolderName({ type: "model", name: repo }), `${etag}.lock`);
+}
 export function manifestPath(cacheDir: string, repo: string, commit: string): string {
   return join(repoDir(cacheDir, repo), ".ferry", `${commit}.json`);
 }
@@ -81,6 +86,23 @@ export async function writeFileAtomic(path: string, content: string, tmpDir: str
   try {
     await writeFile(tmp, content);
     await rename(tmp, path);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * Points `snapshots/<commit>/<file>` at its blob with a relative symlink, as huggingface_hub
+ * does. The link is made under a temporary name and renamed over the pointer, so a process
+ * linking the same file at the same moment never sees the name missing or fails on it.
+ */
+export async function linkPointer(pointer: string, blob: string): Promise<void> {
+  await mkdir(dirname(pointer), { recursive: true });
+  const tmp = join(dirname(pointer), `.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    await symlink(relative(dirname(pointer), blob), tmp);
+    await rename(tmp, pointer);
   } catch (err) {
     await rm(tmp, { force: true });
     throw err;

@@ -7,16 +7,24 @@
  * any file. So the loop is here, and each file still goes through the library's
  * `downloadFileToCacheDir`, which writes the layout Python reads (`blobs/<etag>` via
  * `.incomplete` and a rename, relative symlinks in `snapshots/<commit>/`).
+ *
+ * Several processes may cache the same model into one cache at once (workers sharing a
+ * network volume). Each blob is written under its lock file (`.locks/<repo folder>/<etag>.lock`,
+ * the path Python's huggingface_hub locks); a process that finds the blob complete, before or
+ * after waiting, only links it.
  */
 import { mkdir, rm, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { downloadFileToCacheDir, fileDownloadInfo, listFiles, modelInfo } from "@huggingface/hub";
 import type { Logger } from "../logger.ts";
+import { acquireFileLock } from "./file-lock.ts";
 import {
   assertInside,
+  blobLockPath,
   blobPath,
   COMMIT,
   incompletePath,
+  linkPointer,
   pointerPath,
   snapshotDir,
   writeManifest,
@@ -81,6 +89,8 @@ export interface DownloadContext {
   retries: number;
   retryDelayMs: number;
   progressIntervalMs: number;
+  /** A blob lock nobody refreshed for this long is taken over. */
+  lockStaleMs: number;
 }
 
 async function presentWithSize(path: string, size: number): Promise<boolean> {
@@ -189,20 +199,21 @@ export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Prom
   for (const f of todo) byBlob.set(f.etag, [...(byBlob.get(f.etag) ?? []), f]);
 
   let filesResumed = 0;
-  const downloadFile = async (f: ManifestFile): Promise<void> => {
-    const pointer = pointerPath(ctx.cacheDir, spec.repo, commit, f.path);
-    const blob = blobPath(ctx.cacheDir, spec.repo, f.etag);
-    const incomplete = incompletePath(ctx.cacheDir, spec.repo, f.etag);
-    assertInside(ctx.cacheDir, pointer);
-    assertInside(ctx.cacheDir, blob);
+  let filesFetched = 0;
+
+  /** Writes `blob` from the hub; called with the blob's lock held, so no other process writes it. */
+  const fetchBlob = async (f: ManifestFile, blob: string, incomplete: string, lost: AbortSignal): Promise<void> => {
+    const fileSignal = AbortSignal.any([signal, lost]);
     let counted = 0;
-    const fileFetch = hub.withBodyCounter((n) => {
+    const counting = hub.withBodyCounter((n) => {
       counted += n;
       progress.add(n);
     });
+    // The lock's loss (another process took it over after this one stalled) stops the transfer.
+    const fileFetch: typeof fetch = (input, init) => counting(input, { ...init, signal: init?.signal ? AbortSignal.any([init.signal, fileSignal]) : fileSignal });
     try {
-      if ((await partialSize(incomplete)) > 0 && !(await presentWithSize(blob, f.size))) {
-        const where = await fileDownloadInfo({ ...common, repo, path: f.path, revision: commit });
+      if ((await partialSize(incomplete)) > 0) {
+        const where = await fileDownloadInfo({ ...common, fetch: fileFetch, repo, path: f.path, revision: commit });
         if (!where) throw new InvalidHubResponseError(`${f.path} is listed but has no download`);
         const had = await resumePartialBlob({
           incomplete,
@@ -212,22 +223,67 @@ export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Prom
           // LFS etags are the file's sha256 (64 hex digits); git blob ids are not a plain digest.
           sha256: f.etag.length === 64 ? f.etag : undefined,
           fetch: fileFetch,
-          signal,
+          signal: fileSignal,
           onExisting: (n) => progress.addExisting(n),
         });
         if (had > 0) filesResumed++;
       }
       await downloadFileToCacheDir({ ...common, fetch: fileFetch, repo, path: f.path, revision: commit, cacheDir: ctx.cacheDir });
-      if (!(await presentWithSize(pointer, f.size))) {
+      if (!(await presentWithSize(blob, f.size))) {
         // The body ended early without a transport error: the blob must not pass for complete.
         await rm(blob, { force: true });
-        await rm(pointer, { force: true });
+        await rm(pointerPath(ctx.cacheDir, spec.repo, commit, f.path), { force: true });
         throw new IncompleteFileError(`${f.path}: the downloaded size differs from the listed ${f.size} bytes`);
       }
+      filesFetched++;
     } catch (err) {
       // The bytes of a failed attempt stay in `.incomplete`; the next attempt counts them as existing.
       progress.rollback(counted);
+      // Retried: the next attempt waits for the lock and finds the blob complete, or resumes it.
+      if (lost.aborted && !ctx.signal.aborted) throw new IncompleteFileError(`${f.path}: ${(lost.reason as Error).message}`);
       throw err;
+    }
+  };
+
+  const downloadFile = async (f: ManifestFile): Promise<void> => {
+    const pointer = pointerPath(ctx.cacheDir, spec.repo, commit, f.path);
+    const blob = blobPath(ctx.cacheDir, spec.repo, f.etag);
+    const incomplete = incompletePath(ctx.cacheDir, spec.repo, f.etag);
+    const lockPath = blobLockPath(ctx.cacheDir, spec.repo, f.etag);
+    assertInside(ctx.cacheDir, pointer);
+    assertInside(ctx.cacheDir, blob);
+    assertInside(ctx.cacheDir, lockPath);
+    const blobComplete = () => presentWithSize(blob, f.size);
+    let fetched = false;
+    if (!(await blobComplete())) {
+      // Other processes (workers sharing a network volume, Python's huggingface_hub) may be
+      // writing the same `.incomplete`: one writer per blob, the others wait for its result.
+      const lock = await acquireFileLock(lockPath, {
+        signal,
+        staleMs: ctx.lockStaleMs,
+        progressPath: incomplete,
+        isDone: blobComplete,
+        onWait: (holder) => ctx.emit("info", `hf ${model}: ${f.path} is being downloaded by ${holder}; waiting for it`, { model, file: f.path }),
+      });
+      if (lock) {
+        try {
+          // The previous holder may have finished this blob while this process waited.
+          if (!(await blobComplete())) {
+            await fetchBlob(f, blob, incomplete, lock.lost);
+            fetched = true;
+          }
+        } finally {
+          await lock.release();
+        }
+      }
+    }
+    if (!fetched) {
+      // The blob was there already (another file, commit or process brought it): only link it.
+      if (!(await presentWithSize(pointer, f.size))) await linkPointer(pointer, blob);
+      progress.addExisting(f.size);
+    }
+    if (!(await presentWithSize(pointer, f.size))) {
+      throw new IncompleteFileError(`${f.path}: the snapshot link does not lead to a blob of the listed ${f.size} bytes`);
     }
   };
 
@@ -249,6 +305,8 @@ export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Prom
   );
   if (settled.some((s) => s.status === "rejected")) throw toModelDownloadError(firstFailure, errCtx);
 
+  // No lock here: both files are written whole under a temporary name and renamed, and two
+  // processes that got this far write the same listing, and a ref to a commit now complete.
   await writeManifest(ctx.cacheDir, { version: 1, repo: spec.repo, commit, files: listing });
   if (!spec.pinned) await writeRef(ctx.cacheDir, spec.repo, spec.revision, commit);
   progress.report("done");
@@ -262,7 +320,7 @@ export async function downloadModel(spec: ModelSpec, ctx: DownloadContext): Prom
     fromCache: false,
     files: selected.length,
     bytesTotal,
-    filesDownloaded: todo.length,
+    filesDownloaded: filesFetched,
     filesResumed,
     bytesDownloaded: progress.bytesDownloaded,
     durationMs: performance.now() - started,

@@ -44,6 +44,11 @@ export interface CacheModelsOptions {
   retryDelayMs?: number;
   /** Least time between two progress lines of one model. Default 2000. */
   progressIntervalMs?: number;
+  /**
+   * A blob's lock file (another process downloading it) that nobody refreshed for this long is
+   * taken over; a lock whose process has exited on this host is taken over at once. Default 10 minutes.
+   */
+  lockStaleMs?: number;
 }
 
 export interface ModelCacheReport {
@@ -60,13 +65,17 @@ const optionsSchema = z.object({
   retries: z.number().int().min(0).max(10).optional(),
   retryDelayMs: z.number().min(0).optional(),
   progressIntervalMs: z.number().min(0).optional(),
+  lockStaleMs: z.number().int().min(1000).optional(),
   hubUrl: z
     .string()
     .regex(/^https?:\/\/[^\s]+$/, "must be an http(s) URL")
     .optional(),
 });
 
-/** One download per repo folder at a time in this process: two would write the same blobs. */
+/**
+ * One download per repo folder at a time in this process, so a second call finds the first's
+ * result in the cache; other processes are kept apart per blob, by lock files (download.ts).
+ */
 const repoLocks = new Map<string, Promise<void>>();
 
 async function withRepoLock<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -121,6 +130,7 @@ export async function cacheModels(models: readonly string[], opts: CacheModelsOp
     retries: opts.retries,
     retryDelayMs: opts.retryDelayMs,
     progressIntervalMs: opts.progressIntervalMs,
+    lockStaleMs: opts.lockStaleMs,
     hubUrl: opts.hubUrl ?? (env.HF_ENDPOINT?.trim() || undefined),
   });
   if (!parsed.success) {
@@ -159,6 +169,7 @@ export async function cacheModels(models: readonly string[], opts: CacheModelsOp
     retries: o.retries ?? 2,
     retryDelayMs: o.retryDelayMs ?? 500,
     progressIntervalMs: o.progressIntervalMs ?? 2000,
+    lockStaleMs: o.lockStaleMs ?? 10 * 60_000,
   };
 
   const one = async (spec: ModelSpec): Promise<CachedModelReport> => {
