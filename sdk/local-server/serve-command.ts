@@ -157,7 +157,7 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
   function stop(why: string): void {
     if (stopping) {
       // A second Ctrl-C: do not wait for workers to finish their jobs.
-      for (const worker of server.workers()) if (worker.pid && worker.state !== "exited") process.kill(worker.pid, "SIGKILL");
+      server.killWorkers();
       return;
     }
     stopping = true;

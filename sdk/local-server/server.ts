@@ -78,6 +78,8 @@ export interface LocalServer {
   workers(endpointId?: string): WorkerInfo[];
   /** Stops every worker (each finishes its jobs within a grace period) and the HTTP server. */
   close(): Promise<void>;
+  /** Kills every worker and what it started in its process group now, with no grace period. */
+  killWorkers(): void;
   /** Lets the process exit while the server runs (embedded use); its workers die with the process. */
   unref(): void;
 }
@@ -104,7 +106,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     pingTimeoutMs: options.pingTimeoutMs ?? 30_000,
     onLost: (session, reason) => {
       logger.warn({ endpointId: session.endpointId, worker: session.name, podId: session.podId, reason }, "worker lost");
-      if (session.managed) managerRef?.killWorker(session.podId);
+      if (session.managed) managerRef?.killWorker(session.podId, `lost: ${reason}`);
     },
   });
   const webhooks = new WebhookSender({ logger, retryDelayMs: options.webhookRetryDelayMs });
@@ -204,6 +206,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     endpoints: () => registry.list(),
     health: (endpointId) => endpointApi.health(endpointId),
     workers: (endpointId) => manager.list(endpointId),
+    killWorkers: () => manager.killAll(),
     unref: () => {
       unrefed = true;
       server.unref();

@@ -34,6 +34,11 @@ export interface WorkerSessionsOptions {
 
 export class WorkerSessions {
   private readonly sessions = new Map<string, WorkerSession>();
+  /**
+   * Managed workers declared lost whose process is still being stopped (SIGTERM, then a grace
+   * period): their calls are answered as a draining worker's, so they take no new jobs.
+   */
+  private readonly retired = new Map<string, WorkerSession>();
   private readonly timer: NodeJS.Timeout;
   private readonly now: () => number;
 
@@ -41,7 +46,6 @@ export class WorkerSessions {
     this.now = options.now ?? Date.now;
     options.store.onStop((event) => this.queueStop(event));
     this.timer = setInterval(() => this.checkLiveness(), Math.max(50, Math.min(1000, options.pingTimeoutMs / 4)))
-    this.timer.unref();
     this.timer.unref();
   }
 
@@ -53,6 +57,8 @@ export class WorkerSessions {
 
   /** Records a call from a worker (any worker route), creating the session if new. */
   touch(podId: string, endpointId: string): WorkerSession {
+    const retired = this.retired.get(podId);
+    if (retired) return retired;
     let session = this.sessions.get(podId);
     if (!session || session.lost) session = this.create(podId, endpointId, podId, false);
     const now = this.now();
@@ -86,16 +92,27 @@ export class WorkerSessions {
     for (const waiter of [...session.stopWaiters]) waiter([]);
   }
 
-  /** The worker is gone: its jobs are re-queued or failed, and it is forgotten. */
-  lost(podId: string, reason: string): void {
+  /**
+   * The worker is gone: its jobs are re-queued or failed, and it is forgotten. A managed worker
+   * whose process may still run (`processGone` false) stays retired until its process is gone.
+   */
+  lost(podId: string, reason: string, how: { processGone?: boolean } = {}): void {
+    if (how.processGone) {
+      const retired = this.retired.get(podId);
+      this.retired.delete(podId);
+      if (retired) resolveStopWaiters(retired);
+    }
     const session = this.sessions.get(podId);
     if (!session || session.lost) return;
     session.lost = true;
     this.sessions.delete(podId);
     this.options.store.releaseLostWorker(podId, reason, session.name);
     this.options.store.forgetWorker(podId);
-    for (const waiter of session.stopWaiters) waiter([]);
-    session.stopWaiters.clear();
+    resolveStopWaiters(session);
+    if (session.managed && !how.processGone) {
+      session.draining = true;
+      this.retired.set(podId, session);
+    }
     this.options.onLost?.(session, reason);
   }
 
@@ -104,7 +121,7 @@ export class WorkerSessions {
    * long poll). An empty list means nothing to stop.
    */
   takeStops(podId: string, waitMs: number, signal?: AbortSignal): Promise<string[]> {
-    const session = this.sessions.get(podId);
+    const session = this.sessions.get(podId) ?? this.retired.get(podId);
     if (!session) return Promise.resolve([]);
     if (session.stopQueue.length > 0 || waitMs <= 0) return Promise.resolve(session.stopQueue.splice(0));
     return new Promise((resolve) => {
@@ -124,10 +141,7 @@ export class WorkerSessions {
 
   close(): void {
     clearInterval(this.timer);
-    for (const session of this.sessions.values()) {
-      for (const waiter of session.stopWaiters) waiter([]);
-      session.stopWaiters.clear();
-    }
+    for (const session of [...this.sessions.values(), ...this.retired.values()]) resolveStopWaiters(session);
   }
 
   private create(podId: string, endpointId: string, name: string, managed: boolean): WorkerSession {
@@ -171,4 +185,9 @@ export class WorkerSessions {
       }
     }
   }
+}
+
+function resolveStopWaiters(session: WorkerSession): void {
+  for (const waiter of [...session.stopWaiters]) waiter([]);
+  session.stopWaiters.clear();
 }

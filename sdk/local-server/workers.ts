@@ -3,6 +3,11 @@
  * command) given RunPod's environment, between `workersMin` and `workersMax` of them, more when
  * jobs queue up and fewer after `idleTimeout` seconds idle. Their output is kept per worker and
  * handed on line by line; a process that dies has its jobs re-queued through the sessions.
+ *
+ * Each worker leads its own process group (spawned detached), which holds its Python child and
+ * anything else it starts in its group: a kill is sent to the whole group, so nothing the worker
+ * started outlives it. Being detached, workers no longer get the terminal's Ctrl-C or hang-up,
+ * so the process hooks below stop them when the server's process ends.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -89,6 +94,67 @@ const RUNPOD_IDENTITY_VARS = [
 
 const MAX_START_BACKOFF_MS = 30_000;
 
+/** Process groups exist on POSIX only; elsewhere a worker is spawned and killed as one process. */
+const GROUPS = process.platform !== "win32";
+
+/**
+ * Sends `signal` to the worker's process group (or to the worker alone where there are no
+ * groups). A group already gone (ESRCH) is fine; anything else is returned for the caller to log.
+ */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): Error | undefined {
+  const pid = child.pid;
+  if (pid === undefined) return undefined;
+  if (!GROUPS) {
+    child.kill(signal);
+    return undefined;
+  }
+  try {
+    process.kill(-pid, signal);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "ESRCH") return err as Error;
+  }
+  return undefined;
+}
+
+/**
+ * Managers with workers, and the process hooks that kill their groups when this process ends.
+ * One set of hooks for all managers, so that "is anyone else handling this signal" is answered
+ * about the embedding program, not about other managers.
+ */
+const activeManagers = new Set<WorkerManager>();
+const HANGUP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+
+function killAllManagedGroups(): void {
+  for (const manager of activeManagers) manager.killAll();
+}
+
+/**
+ * A signal that would end this process by its default action (nobody else listens) would leave
+ * the detached workers running: kill them, then let the signal do what it would have done.
+ * When the program handles the signal itself, it decides; if it then exits, the exit hook runs.
+ */
+function onProcessSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return;
+  killAllManagedGroups();
+  removeProcessHooks();
+  process.kill(process.pid, signal);
+}
+
+let hooksInstalled = false;
+function installProcessHooks(): void {
+  if (hooksInstalled || !GROUPS) return;
+  hooksInstalled = true;
+  process.on("exit", killAllManagedGroups);
+  for (const signal of HANGUP_SIGNALS) process.on(signal, onProcessSignal);
+}
+
+function removeProcessHooks(): void {
+  if (!hooksInstalled) return;
+  hooksInstalled = false;
+  process.off("exit", killAllManagedGroups);
+  for (const signal of HANGUP_SIGNALS) process.off(signal, onProcessSignal);
+}
+
 function detachWorker(child: ChildProcess): void {
   child.unref();
   (child.stdout as { unref?: () => void } | null)?.unref?.();
@@ -134,15 +200,23 @@ export class WorkerManager {
 
   /**
    * Lets the embedding process exit while workers run (the SDK's in-process server): worker
-   * processes and their pipes stop counting as work, and they are killed when the process exits.
+   * processes and their pipes stop counting as work. The process hooks kill their groups when
+   * the process exits or dies of a signal it does not handle.
    */
   unref(): void {
     if (this.detached) return;
     this.detached = true;
     for (const worker of this.workers.values()) detachWorker(worker.child);
-    process.once("exit", () => {
-      for (const worker of this.workers.values()) if (!worker.exited) worker.child.kill("SIGKILL");
-    });
+  }
+
+  /** Kills every worker's process group now, without a grace period (second Ctrl-C, exit). */
+  killAll(): void {
+    for (const worker of this.workers.values()) {
+      if (worker.exited) continue;
+      worker.stopping = true;
+      if (worker.killTimer) clearTimeout(worker.killTimer);
+      this.signalGroup(worker, "SIGKILL");
+    }
   }
 
   /** Starts what each known endpoint needs (its `workersMin`). */
@@ -177,13 +251,15 @@ export class WorkerManager {
     if (worker) this.stop(worker, reason);
   }
 
-  /** Kills a worker declared lost (it stopped pinging); its jobs were already released. */
-  killWorker(podId: string): void {
+  /**
+   * Stops a worker declared lost (it stopped pinging); its jobs were already released. It gets
+   * the same SIGTERM and grace period as any stop, so that it can end what it started in other
+   * process groups (pip and apt installs), and then its group is killed. One already stopping
+   * keeps the deadline it has.
+   */
+  killWorker(podId: string, reason = "lost"): void {
     const worker = this.workers.get(podId);
-    if (worker && !worker.exited) {
-      worker.stopping = true;
-      worker.child.kill("SIGKILL");
-    }
+    if (worker && !worker.stopping) this.stop(worker, reason);
   }
 
   async close(graceMs = 5000): Promise<void> {
@@ -195,6 +271,8 @@ export class WorkerManager {
     for (const worker of all) worker.child.ref();
     for (const worker of all) this.stop(worker, "server closing", graceMs);
     await Promise.all(all.map((w) => w.exitPromise));
+    activeManagers.delete(this);
+    if (activeManagers.size === 0) removeProcessHooks();
   }
 
   // ---------------------------------------------------------------------------------------
@@ -294,10 +372,14 @@ export class WorkerManager {
     const [command, ...args] = this.options.workerCommand;
     if (!command) throw new Error("workerCommand is empty");
     this.options.sessions.register(podId, endpoint.id, name);
+    activeManagers.add(this);
+    installProcessHooks();
     const child = spawn(command, args, {
       cwd: this.options.cwd,
       env: this.workerEnv(endpoint, podId),
       stdio: ["ignore", "pipe", "pipe"],
+      // Its own process group, shared with its Python child: one kill reaches both.
+      detached: GROUPS,
     });
     let resolveExit!: () => void;
     const worker: ManagedWorker = {
@@ -337,13 +419,15 @@ export class WorkerManager {
       worker.exitCode = code;
       worker.signal = signal;
       if (worker.killTimer) clearTimeout(worker.killTimer);
+      // Whatever the worker left in its group (a Python child still reading its pipe) goes too.
+      if (!spawnError) this.signalGroup(worker, "SIGKILL");
       this.workers.delete(podId);
       this.exited.push(worker);
       if (this.exited.length > 50) this.exited.shift();
       const session = this.options.sessions.get(podId);
       const contacted = session?.firstContactAt !== undefined;
       const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.options.sessions.lost(podId, how);
+      this.options.sessions.lost(podId, how, { processGone: true });
       if (!worker.stopping) {
         const level = contacted ? "warn" : "error";
         this.options.logger[level](
@@ -377,11 +461,19 @@ export class WorkerManager {
       worker.stopping = true;
       this.options.sessions.drain(worker.podId);
       this.options.logger.info({ endpointId: worker.endpointId, worker: worker.name, podId: worker.podId, reason }, "stopping worker");
+      // SIGTERM to the worker alone: it stops gracefully and stops its Python child itself once
+      // its jobs are done. The Python runner does not handle SIGTERM, so a group-wide SIGTERM
+      // would kill it in the middle of the jobs the grace period is for.
       worker.child.kill("SIGTERM");
     }
     if (worker.killTimer) clearTimeout(worker.killTimer);
-    worker.killTimer = setTimeout(() => worker.child.kill("SIGKILL"), graceMs);
+    worker.killTimer = setTimeout(() => this.signalGroup(worker, "SIGKILL"), graceMs);
     worker.killTimer.unref();
+  }
+
+  private signalGroup(worker: ManagedWorker, signal: NodeJS.Signals): void {
+    const err = signalGroup(worker.child, signal);
+    if (err) this.options.logger.warn({ err, endpointId: worker.endpointId, worker: worker.name, podId: worker.podId, signal }, "could not signal the worker's process group");
   }
 }
 

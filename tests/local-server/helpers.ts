@@ -1,5 +1,5 @@
 /** Shared pieces of the local-server suites: a server in a temp state dir, HTTP and GraphQL calls. */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -72,4 +72,22 @@ export function endpointInput(overrides: Record<string, unknown> = {}): Record<s
     template: { name: "test-template", imageName: "ferry/worker:local", env: [] },
     ...overrides,
   };
+}
+
+/**
+ * Whether a process is gone: no such pid, or a zombie (killed, waiting for a parent that may
+ * never reap it; some containers' init does not).
+ */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "ESRCH";
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+  } catch {
+    return process.platform === "linux"; // gone between the two looks
+  }
 }

@@ -64,10 +64,13 @@ describe("runServe", () => {
 
   it("Ctrl-C (SIGINT) stops the workers and the process exits by itself", { timeout: 60_000 }, async () => {
     const stateDir = mkdtempSync(join(tmpdir(), "ferry-serve-"));
+    // Its own process group, sent SIGINT as a whole, as a terminal's Ctrl-C does to the
+    // foreground job: the workers lead groups of their own, so only `ferry serve` gets it.
     const child = spawn(process.execPath, ["--import", "tsx", join(here, "fixtures", "serve-main.ts")], {
       cwd: REPO_ROOT,
       env: { ...process.env, TEST_STATE_DIR: stateDir, TEST_WORKER_COMMAND: JSON.stringify(PROTOCOL_WORKER) },
       stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
     });
     let out = "";
     child.stdout.on("data", (c) => (out += c));
@@ -85,7 +88,7 @@ describe("runServe", () => {
       await waitUntil(async () => ((await (await fetch(`${record.endpointBaseUrl}/${endpointId}/health`)).json()) as any).workers.idle === 1, 20_000, "a worker");
       expect(out).toMatch(/\[served\/worker-1\] --- Starting Serverless Worker/);
       const workerPid = Number(/Version test --- \S+ pid (\d+)/.exec(out)![1]);
-      child.kill("SIGINT");
+      process.kill(-child.pid!, "SIGINT");
       expect(await exited).toBe(0);
       expect(out).toContain("interrupted: stopping workers");
       expect(existsSync(localRecordPath(stateDir))).toBe(false);
