@@ -48,6 +48,23 @@ function lineLogger(logger: Logger, operation: string, stream: "stdout" | "stder
   };
 }
 
+/**
+ * Process groups of subprocesses still running. Each lives in its own group (so a timeout can
+ * take the whole tree), which also means it would outlive this process: on exit, they go too.
+ */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number | undefined): void {
+  if (!pid) return;
+  liveGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const group of liveGroups) killGroup(group, "SIGKILL");
+  });
+}
+
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   if (!pid) return;
   try {
@@ -82,6 +99,7 @@ export async function runLoggedSubprocess(
     encoding: "utf8",
   });
 
+  trackGroup(child.pid);
   let timedOut = false;
   let graceTimer: NodeJS.Timeout | undefined;
   const stopTree = () => {
@@ -105,6 +123,7 @@ export async function runLoggedSubprocess(
   options.signal?.removeEventListener("abort", onAbort);
   // A process that exited can leave grandchildren in its group; they go with it.
   killGroup(child.pid, "SIGKILL");
+  if (child.pid) liveGroups.delete(child.pid);
 
   const durationMs = performance.now() - started;
   const joined = (v: unknown) => (Array.isArray(v) ? v.join("\n") : typeof v === "string" ? v : "");
