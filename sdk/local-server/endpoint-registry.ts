@@ -147,6 +147,32 @@ export interface EndpointRegistryOptions {
 
 export type EndpointChange = { kind: "created" | "updated" | "deleted"; endpoint: EndpointConfig; previous?: EndpointConfig };
 
+/** An endpoint with RunPod's defaults for every field `saveEndpoint` leaves out; ids and names empty. */
+export function endpointDefaults(): EndpointConfig {
+  return {
+    id: "",
+    name: "",
+    templateId: "",
+    template: { id: "", name: "", imageName: "", containerDiskInGb: 5, env: [], dockerArgs: "", ports: null, startScript: null },
+    gpuIds: "",
+    gpuCount: 1,
+    workersMin: 0,
+    workersMax: 3,
+    idleTimeout: 5,
+    scalerType: "QUEUE_DELAY",
+    scalerValue: 4,
+    executionTimeoutMs: 600_000,
+    networkVolumeId: null,
+    locations: null,
+    allowedCudaVersions: null,
+    instanceIds: [],
+    type: "QB",
+    flashBootType: "FLASHBOOT",
+    version: 0,
+    createdAt: "",
+  };
+}
+
 export class EndpointRegistry {
   private readonly endpoints = new Map<string, EndpointConfig>();
   private readonly listeners = new Set<(change: EndpointChange) => void>();
@@ -226,37 +252,14 @@ export class EndpointRegistry {
 
   private defaults(input: z.output<typeof EndpointInputSchema>): EndpointConfig {
     if (!input.template && !input.templateId) throw new EndpointInputError("templateId or template is required");
-    return {
-      id: newId(),
-      name: input.name ?? "",
-      templateId: "",
-      template: {
-        id: input.templateId ?? newId(10),
-        name: input.template?.name ?? input.name ?? "",
-        imageName: "",
-        containerDiskInGb: 5,
-        env: [],
-        dockerArgs: "",
-        ports: null,
-        startScript: null,
-      },
-      gpuIds: input.instanceIds?.length ? "" : "AMPERE_16",
-      gpuCount: 1,
-      workersMin: 0,
-      workersMax: 3,
-      idleTimeout: 5,
-      scalerType: "QUEUE_DELAY",
-      scalerValue: 4,
-      executionTimeoutMs: 600_000,
-      networkVolumeId: null,
-      locations: null,
-      allowedCudaVersions: null,
-      instanceIds: [],
-      type: "QB",
-      flashBootType: "FLASHBOOT",
-      version: 0,
-      createdAt: new Date().toISOString(),
-    };
+    const endpoint = endpointDefaults();
+    endpoint.id = newId();
+    endpoint.name = input.name ?? "";
+    endpoint.template.id = input.templateId ?? newId(10);
+    endpoint.template.name = input.template?.name ?? input.name ?? "";
+    endpoint.gpuIds = input.instanceIds?.length ? "" : "AMPERE_16";
+    endpoint.createdAt = new Date().toISOString();
+    return endpoint;
   }
 
   private mergeTemplate(

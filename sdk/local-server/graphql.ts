@@ -7,7 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { Logger } from "../../handler/logger.ts";
-import { EndpointInputError, type EndpointConfig, type EndpointRegistry } from "./endpoint-registry.ts";
+import { EndpointInputError, endpointDefaults, type EndpointConfig, type EndpointRegistry } from "./endpoint-registry.ts";
 import { GraphQLSyntaxError, parseOperation, type GqlField, type GqlValue } from "./graphql-parse.ts";
 import { HttpError, MiB, parseJsonBody, readBody, sendJson, validate } from "./http-util.ts";
 
@@ -190,27 +190,14 @@ export class GraphQLApi {
 /** An error of one root field: its value becomes null and the message goes to `errors`. */
 class ResolverError extends FieldError {}
 
-const PROBE_ENDPOINT: EndpointConfig = {
-  id: "",
-  name: "",
-  templateId: "",
-  template: { id: "", name: "", imageName: "", containerDiskInGb: 0, env: [{ key: "", value: "" }], dockerArgs: "", ports: null, startScript: null },
-  gpuIds: "",
-  gpuCount: 0,
-  workersMin: 0,
-  workersMax: 0,
-  idleTimeout: 0,
-  scalerType: "QUEUE_DELAY",
-  scalerValue: 1,
-  executionTimeoutMs: 0,
-  networkVolumeId: null,
-  locations: null,
-  allowedCudaVersions: null,
-  instanceIds: [],
-  type: "QB",
-  flashBootType: "FLASHBOOT",
-  version: 0,
-  createdAt: "",
-};
+/**
+ * An endpoint of every field, used to check a query's selection against the Endpoint type.
+ * One env entry so that selections inside `template { env { ... } }` are checked too.
+ */
+const PROBE_ENDPOINT: EndpointConfig = (() => {
+  const endpoint = endpointDefaults();
+  endpoint.template.env = [{ key: "", value: "" }];
+  return endpoint;
+})();
 
 export type { GqlValue };
