@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchGroup, GroupContext } from "./lib/figures.ts";
 import { HANDLER_BUNDLE, NOOP_JOB, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
-import { fmt, samplePair, sleep, summarize, withTimeout } from "./lib/stats.ts";
+import { callsPerSecond, fmt, samplePair, sleep, summarize, withTimeout } from "./lib/stats.ts";
 
 export interface LocalEndpoint {
   url: string;
@@ -125,20 +125,7 @@ export const localEndpointGroup: BenchGroup = {
 
     const clients = 16;
     const windowMs = ctx.quick ? 1_000 : 6_000;
-    let completed = 0;
-    let stop = false;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: clients }, async () => {
-        while (!stop) {
-          await call();
-          completed += 1;
-          if (performance.now() - started >= windowMs) stop = true;
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
-    const rate = completed / seconds;
+    const { completed, seconds, rate } = await callsPerSecond(call, clients, windowMs);
     const perWorkerSerial = 1000 / runsyncStats.p50;
     ctx.report("local.throughput", {
       value: rate,

@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { BenchGroup } from "./lib/figures.ts";
 import { HANDLER_BUNDLE, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
-import { fmt, samplePair, summarize } from "./lib/stats.ts";
+import { callsPerSecond, fmt, samplePair, summarize } from "./lib/stats.ts";
 
 interface Captured {
   url: string;
@@ -97,21 +97,9 @@ export const sdkGroup: BenchGroup = {
 
     const inFlight = 16;
     const windowMs = ctx.quick ? 1_000 : 5_000;
-    let completed = 0;
-    let stop = false;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: inFlight }, async () => {
-        while (!stop) {
-          await call();
-          completed += 1;
-          if (performance.now() - started >= windowMs) stop = true;
-        }
-      }),
-    );
-    const seconds = (performance.now() - started) / 1000;
+    const { completed, seconds, rate } = await callsPerSecond(call, inFlight, windowMs);
     ctx.report("sdk.throughput", {
-      value: completed / seconds,
+      value: rate,
       unit: "calls/s",
       floor: { name: "one client's sequential raw runsync rate (1000 / raw p50)", value: 1000 / rawStats.p50, unit: "calls/s" },
       note: `${completed} calls in ${fmt(seconds)} s, ${inFlight} in flight, on one worker that runs one job at a time.`,

@@ -117,3 +117,25 @@ export function fmt(value: number | null | undefined): string {
   if (abs === 0) return "0";
   return value.toPrecision(2);
 }
+
+/** Calls completed by `inFlight` callers, each calling again at once, during `windowMs`. */
+export async function callsPerSecond(
+  call: () => Promise<unknown>,
+  inFlight: number,
+  windowMs: number,
+): Promise<{ completed: number; seconds: number; rate: number }> {
+  let completed = 0;
+  let stop = false;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (!stop) {
+        await call();
+        completed += 1;
+        if (performance.now() - started >= windowMs) stop = true;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  return { completed, seconds, rate: completed / seconds };
+}
