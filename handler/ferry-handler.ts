@@ -8,12 +8,12 @@
  * top level so the job reads FAILED. A bad job never makes it throw: every failure of the job
  * becomes a response with `success: false` and an `error_type`.
  */
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
-import { redactDeep } from "./secrets.ts";
-import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "./wire.ts";
+import { redactDeep } from "../protocol/redaction.ts";
+import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "../protocol/wire.ts";
 import type { JobHandler } from "./worker/types.ts";
 
 export interface PrepareContext {

@@ -20,4 +20,4 @@ export {
   type CudaFaultDecision,
   type CudaFaultTrackerOptions,
 } from "./gpu/fault-tracker.ts";
-export type { GpuInfo } from "./wire.ts";
+export type { GpuInfo } from "../protocol/wire.ts";

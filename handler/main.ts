@@ -6,7 +6,7 @@
  * `--check` starts the Python child, prints one JSON line with what was found, and exits: the
  * build uses it to prove the bundle runs on its own.
  */
-import { createLogger } from "./logger.ts";
+import { createLogger } from "../protocol/logger.ts";
 import { parseWorkerArgs } from "./worker/args.ts";
 import { PythonEngine } from "./engine/python-engine.ts";
 import { createWorkerHandler } from "./worker-handler.ts";

@@ -8,8 +8,8 @@
  * not an exception.
  */
 import { execa } from "execa";
-import type { Logger } from "./logger.ts";
-import { silentLogger } from "./logger.ts";
+import type { Logger } from "../protocol/logger.ts";
+import { silentLogger } from "../protocol/logger.ts";
 
 export interface SubprocessOptions {
   /** What this run is for, e.g. "pip-install"; tags every log line. */

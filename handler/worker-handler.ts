@@ -4,13 +4,13 @@
  * GPU memory reports. handler/main.ts starts the worker with it; tests build the same handler.
  */
 import { hostname } from "node:os";
-import type { Logger } from "./logger.ts";
+import type { Logger } from "../protocol/logger.ts";
 import type { PythonEngine } from "./engine/python-engine.ts";
 import { createFerryHandler, type CudaFaultDecision } from "./ferry-handler.ts";
 import { installDependencies, type PythonTarget } from "./deps/index.ts";
 import { cacheModels } from "./hf/index.ts";
 import { CudaFaultTracker, queryGpuMemoryUsedMiB } from "./gpu.ts";
-import type { GpuInfo } from "./wire.ts";
+import type { GpuInfo } from "../protocol/wire.ts";
 import type { JobHandler } from "./worker/types.ts";
 import { WORKER_VERSION } from "./worker/version.ts";
 

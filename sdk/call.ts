@@ -11,8 +11,8 @@
  * `/cancel/{id}`; when the abort comes while `/runsync` is still held, its id is not known yet,
  * so that request is left to answer (at most the 1 s wait) and the cancel follows it.
  */
-import type { FunctionRequestInput, LogLine } from "../handler/wire.ts";
-import { FunctionResponseSchema } from "../handler/wire.ts";
+import type { FunctionRequestInput, LogLine } from "../protocol/wire.ts";
+import { FunctionResponseSchema } from "../protocol/wire.ts";
 import { decodeBase64 } from "./codec.ts";
 import {
   CancelledError,

@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { inspect } from "node:util";
-import type { FunctionRequestInput } from "../handler/wire.ts";
+import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { invoke, printLog, type Outcome } from "./call.ts";
 import { FerryError } from "./errors.ts";
 import { encodeArgs, makeCallable, type CallOptions, type RemoteCallable } from "./function.ts";

@@ -6,7 +6,7 @@
  * subclasses and carry the job id and the captured stdout. Failures around the job (timeout,
  * cancel, HTTP, provisioning, a value that cannot be encoded) have their own classes.
  */
-import type { FunctionResponse } from "../handler/wire.ts";
+import type { FunctionResponse } from "../protocol/wire.ts";
 
 export class FerryError extends Error {
   override name = "FerryError";

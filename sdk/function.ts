@@ -5,7 +5,7 @@
  * schema).
  */
 import { z } from "zod";
-import type { FunctionRequestInput } from "../handler/wire.ts";
+import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { decodeResult, invoke, invokeStream, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
 import { encodeBase64 } from "./codec.ts";
 import { ConfigError, ResultValidationError } from "./errors.ts";

@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
-import type { FunctionRequestInput } from "../handler/wire.ts";
+import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { makeRemoteClass, type RemoteClass } from "./cls.ts";
 import { ConfigError } from "./errors.ts";
 import { makeCallable, type RemoteFunction } from "./function.ts";

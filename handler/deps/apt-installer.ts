@@ -6,7 +6,7 @@
  * request can fail but never hang.
  */
 import { readdirSync } from "node:fs";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess, tailLines, type SubprocessResult } from "../subprocess.ts";
 import { DependencyInstallError } from "./errors.ts";
 import { findOnPath } from "./pip-installer.ts";

@@ -7,9 +7,9 @@
  * sees the same list again answers without asking Python. Any install clears that memory:
  * pip or apt may have changed what other sets relied on.
  */
-import type { Logger } from "../logger.ts";
-import { redactSecrets } from "../secrets.ts";
-import type { LogLine } from "../wire.ts";
+import type { Logger } from "../../protocol/logger.ts";
+import { redactSecrets } from "../../protocol/redaction.ts";
+import type { LogLine } from "../../protocol/wire.ts";
 import {
   assertAptUsable,
   assertRoot,

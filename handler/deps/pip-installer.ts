@@ -7,7 +7,7 @@
  */
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess, tailLines, type SubprocessResult } from "../subprocess.ts";
 import { DependencyInstallError } from "./errors.ts";
 

@@ -12,7 +12,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess, tailLines } from "../subprocess.ts";
 import { DependencyInstallError } from "./errors.ts";
 

@@ -9,7 +9,7 @@
  */
 import { pythonSourcePath } from "../engine/python-engine.ts";
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess, tailLines } from "../subprocess.ts";
 import { DependencyInstallError } from "./errors.ts";
 

@@ -17,10 +17,10 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { EventEmitter } from "node:events";
 import type { Writable, Readable } from "node:stream";
-import type { Logger } from "../logger.ts";
-import { silentLogger } from "../logger.ts";
-import { childEnvironment } from "../secrets.ts";
-import type { FunctionRequest, FunctionResponse } from "../wire.ts";
+import type { Logger } from "../../protocol/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
+import { childEnvironment } from "../child-environment.ts";
+import type { FunctionRequest, FunctionResponse } from "../../protocol/wire.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
 
 export interface EngineOptions {

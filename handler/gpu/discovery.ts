@@ -7,9 +7,9 @@
  * Nothing here throws: a worker on a CPU machine, or on a GPU whose driver is wedged, must
  * still start and serve; it reports no GPU and says why in the log.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess } from "../subprocess.ts";
-import type { GpuInfo } from "../wire.ts";
+import type { GpuInfo } from "../../protocol/wire.ts";
 
 /** The `--query-gpu` fields, in the order `parseNvidiaSmiCsv` reads them. */
 export const GPU_QUERY_FIELDS = ["index", "name", "memory.total", "memory.used", "driver_version", "compute_cap"] as const;

@@ -10,7 +10,7 @@
  * An out-of-memory error says nothing bad about the GPU (the context still works), and so
  * does any call that completes without a fatal CUDA error: both end a run of fatal errors.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { classifyCudaError, type CudaErrorKind } from "./cuda-errors.ts";
 
 export type CudaFaultAction =

@@ -16,7 +16,7 @@
 import { mkdir, rm, stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { downloadFileToCacheDir, fileDownloadInfo, listFiles, modelInfo } from "@huggingface/hub";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { acquireFileLock } from "./file-lock.ts";
 import {
   assertInside,

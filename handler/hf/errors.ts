@@ -5,7 +5,7 @@
  * fallback when a mirror does not send it.
  */
 import { HubApiError } from "@huggingface/hub";
-import { redactSecrets } from "../secrets.ts";
+import { redactSecrets } from "../../protocol/redaction.ts";
 import { InvalidModelSpecError } from "./model-spec.ts";
 
 export type ModelDownloadReason =

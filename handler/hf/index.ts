@@ -4,8 +4,8 @@
  * (given `HF_HUB_CACHE` = {@link hubCacheDir} and `HF_HUB_OFFLINE=1`) finds them.
  */
 import { z } from "zod";
-import { type Logger } from "../logger.ts";
-import { redactSecrets } from "../secrets.ts";
+import { type Logger } from "../../protocol/logger.ts";
+import { redactSecrets } from "../../protocol/redaction.ts";
 import { hubCacheDir } from "./cache-dir.ts";
 import { repoDir } from "./cache-layout.ts";
 import { findCachedSnapshot } from "./cached-check.ts";

@@ -3,7 +3,7 @@
  * progress. Failures are logged, never fatal. The next ping is scheduled after the previous one
  * settles, so a slow server cannot pile pings up.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import type { RunpodHttp } from "./http.ts";
 import { pingUrl } from "./url-templates.ts";
 

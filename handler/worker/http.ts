@@ -8,7 +8,7 @@
  * is that a post whose answer, not its request, was lost can arrive twice (a stream chunk seen
  * twice); that is judged the smaller harm.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { delay } from "./backoff.ts";
 import type { HttpAnswer, HttpTransport } from "./http-transport.ts";
 import type { WorkerTiming } from "./types.ts";

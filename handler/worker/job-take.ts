@@ -2,7 +2,7 @@
  * One job-take request and what its answer means: jobs, no job (204, 400, an empty or
  * non-JSON body), rate limited (429), or an error the loop backs off from.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import type { RunpodHttp } from "./http.ts";
 import { parseJob } from "./job-schema.ts";
 import type { RunpodJob } from "./types.ts";

@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { delay } from "./backoff.ts";
 import { ConcurrencyTarget } from "./concurrency.ts";
 import { errorBody, jobDoneBody, type ErrorOrigin, type JobDoneBody } from "./results.ts";

@@ -4,7 +4,7 @@
  * caller (handler/main.ts, tests) decides what happens next.
  */
 import { fetchTransport, nodeHttpTransport } from "./http-transport.ts";
-import { createLogger, type Logger } from "../logger.ts";
+import { createLogger, type Logger } from "../../protocol/logger.ts";
 import { parseWorkerArgs, type WorkerArgs } from "./args.ts";
 import { readRunpodEnvironment } from "./config.ts";
 import { runLocalApi } from "./local-api.ts";

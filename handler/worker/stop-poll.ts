@@ -3,7 +3,7 @@
  * `/job-stop/`. A JSON answer `{"jobsToStop": [ids]}` cancels those jobs; 204 means nothing.
  */
 import { z } from "zod";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { HttpAnswer, RunpodHttp } from "./http.ts";
 import type { WorkerTiming } from "./types.ts";

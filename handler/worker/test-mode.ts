@@ -6,7 +6,7 @@
  * there as JSON, for scripts that check results.
  */
 import { readFile, writeFile } from "node:fs/promises";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { executeJob } from "./run-job.ts";
 import { errorBody, jobDoneBody, pythonTruthy, type ErrorOrigin, type JobDoneBody } from "./results.ts";
 import type { JobHandler, RunpodJob } from "./types.ts";

@@ -1,7 +1,7 @@
 /**
  * The worker runtime's public types: what a job handler receives and what startWorker accepts.
  */
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 
 /** A job as RunPod hands it out: `id`, `input`, and whatever else the platform adds. */
 export interface RunpodJob {

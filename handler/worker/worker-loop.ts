@@ -4,7 +4,7 @@
  * job's `refresh_worker`) ends taking, lets in-flight jobs finish and post, then returns.
  */
 import type { HttpTransport } from "./http-transport.ts";
-import type { Logger } from "../logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { RunpodEnvironment } from "./config.ts";
 import { ConcurrencyTarget, JobTracker } from "./concurrency.ts";

@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import type { Logger } from "../../handler/logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import { EndpointInputError, endpointDefaults, type EndpointConfig, type EndpointRegistry } from "./endpoint-registry.ts";
 import { GraphQLSyntaxError, parseOperation, type GqlField, type GqlValue } from "./graphql-parse.ts";
 import { HttpError, MiB, parseJsonBody, readBody, sendJson, validate } from "./http-util.ts";

@@ -6,7 +6,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
-import { createLogger, type Logger } from "../../handler/logger.ts";
+import { createLogger, type Logger } from "../../protocol/logger.ts";
 import { LOCAL_SERVER_VERSION, startLocalServer, type LocalServer } from "./server.ts";
 import type { WorkerOutputLine } from "./workers.ts";
 

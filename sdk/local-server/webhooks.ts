@@ -2,7 +2,7 @@
  * Webhooks: one POST of the job's final status object to the URL given at `/run`, retried
  * twice (10 s apart by default, as RunPod does) when the receiver does not answer 2xx.
  */
-import type { Logger } from "../../handler/logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 
 export interface WebhookOptions {
   logger: Logger;

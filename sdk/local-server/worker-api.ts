@@ -6,7 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
-import type { Logger } from "../../handler/logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, MiB, onClientGone, queryNumber, readBody, sendEmpty, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore, WorkerResult } from "./job-store.ts";

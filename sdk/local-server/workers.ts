@@ -15,7 +15,7 @@ import { mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { Logger } from "../../handler/logger.ts";
+import type { Logger } from "../../protocol/logger.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
 import type { JobStore } from "./job-store.ts";
 import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";

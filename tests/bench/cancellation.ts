@@ -8,7 +8,7 @@
  *   user code running in the replacement child.
  */
 import type { EngineJob, PythonEngine } from "../../handler/engine/python-engine.ts";
-import { parseFunctionRequest } from "../../handler/wire.ts";
+import { parseFunctionRequest } from "../../protocol/wire.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { jsonJob, startEngine } from "./lib/engine-jobs.ts";
 import { fmt, sample, summarize, withTimeout } from "./lib/stats.ts";

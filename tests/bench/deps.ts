@@ -4,7 +4,7 @@
  * memoized) and the memoized check, beside `python -m pip install` of the same 30 (a no-op:
  * every one "Requirement already satisfied"; `--no-index`, so pip never reaches a network).
  */
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { startEngine } from "./lib/engine-jobs.ts";
 import { timedRun } from "./lib/processes.ts";

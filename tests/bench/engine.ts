@@ -4,7 +4,7 @@
  * Ferry's handler; and streaming from a tight Python generator beside pipelined echoes.
  */
 import type { EngineJob } from "../../handler/engine/python-engine.ts";
-import { parseFunctionRequest } from "../../handler/wire.ts";
+import { parseFunctionRequest } from "../../protocol/wire.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { assertSuccess, ferryHandler, jsonJob, NOOP_JOB, runHandlerJob, startEngine } from "./lib/engine-jobs.ts";
 import { fmt, sample, samplePair, summarize } from "./lib/stats.ts";

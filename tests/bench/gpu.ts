@@ -5,7 +5,7 @@
  */
 import { execFileSync } from "node:child_process";
 import type { EngineJob } from "../../handler/engine/python-engine.ts";
-import { parseFunctionRequest } from "../../handler/wire.ts";
+import { parseFunctionRequest } from "../../protocol/wire.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { jsonJob, startEngine } from "./lib/engine-jobs.ts";
 import { summarize } from "./lib/stats.ts";

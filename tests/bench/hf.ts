@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { REPO_ROOT } from "./lib/engine-jobs.ts";
 import { spawnTracked, stopProcess } from "./lib/processes.ts";

@@ -7,7 +7,7 @@
  * TypeScript, the handler (schema validation), the pipes, decoding in Python, and back.
  */
 import { pack, unpack } from "msgpackr";
-import { parseFunctionRequest } from "../../handler/wire.ts";
+import { parseFunctionRequest } from "../../protocol/wire.ts";
 import type { BenchGroup, Floor } from "./lib/figures.ts";
 import { assertSuccess, ferryHandler, runHandlerJob, startEngine } from "./lib/engine-jobs.ts";
 import { exited, spawnTracked } from "./lib/processes.ts";

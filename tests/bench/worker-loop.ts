@@ -4,7 +4,7 @@
  * per job beside a bare HTTP round trip to the same server (measured in the same run, between
  * the loop's windows so the two never compete).
  */
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { startBenchJobServer } from "./lib/job-server.ts";
 import { fmt, sample, sleep, summarize, withTimeout } from "./lib/stats.ts";

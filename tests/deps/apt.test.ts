@@ -1,7 +1,7 @@
 // System packages through the real dpkg-query and apt-get (this machine runs as root with apt).
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { findOnPath } from "../../handler/deps/pip-installer.ts";
 import { DependencyInstallError, clearDependencyMemo, installDependencies, type RequirementChecker } from "../../handler/deps/index.ts";

@@ -3,7 +3,7 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:f
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { runnerPython } from "../../handler/python-interpreter.ts";
 import { chooseInstaller, findOnPath, installerEnvironment, installerMessage, isCompilerMissing, pipInstallCommand } from "../../handler/deps/pip-installer.ts";
 import { createSubprocessRequirementChecker } from "../../handler/deps/requirement-checker.ts";

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { runnerPython } from "../../handler/python-interpreter.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { detectContainer, probeInterpreter, resolvePythonTarget } from "../../handler/deps/index.ts";

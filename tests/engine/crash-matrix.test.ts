@@ -2,7 +2,7 @@
 // worker must then run a healthy job. Real Python child throughout.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { PythonEngine } from "../../handler/engine/python-engine.ts";
-import type { StreamItem } from "../../handler/wire.ts";
+import type { StreamItem } from "../../protocol/wire.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";
 import { fn, HEALTHY, newEngine, newHandler, runJob, type JobRun } from "../helpers/engine.ts";
 

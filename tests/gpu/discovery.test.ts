@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { discoverGpus, parseNvidiaSmiCsv, queryGpuMemoryUsedMiB } from "../../handler/gpu.ts";
-import { GpuInfoSchema } from "../../handler/wire.ts";
+import { GpuInfoSchema } from "../../protocol/wire.ts";
 import { capturingLogger, installFakeNvidiaSmi, LEVEL, type FakeGpu, type FakeNvidiaSmi } from "./fake-nvidia-smi.ts";
 
 const H100: FakeGpu = { name: "NVIDIA H100 80GB HBM3", memoryTotalMiB: 81559, memoryUsedMiB: 1, driverVersion: "550.54.15", computeCap: "9.0" };

@@ -2,8 +2,8 @@
 import { PythonEngine, type EngineOptions } from "../../handler/engine/python-engine.ts";
 import { createFerryHandler, type FerryHandlerOptions } from "../../handler/ferry-handler.ts";
 import { runnerPython } from "../../handler/python-interpreter.ts";
-import { silentLogger } from "../../handler/logger.ts";
-import type { FunctionRequestInput, FunctionResponse, StreamItem } from "../../handler/wire.ts";
+import { silentLogger } from "../../protocol/logger.ts";
+import type { FunctionRequestInput, FunctionResponse, StreamItem } from "../../protocol/wire.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";
 
 export const python = runnerPython();

@@ -11,7 +11,7 @@ import { findCachedSnapshot } from "../../handler/hf/cached-check.ts";
 import { blobPath, pointerPath } from "../../handler/hf/cache-layout.ts";
 import { cacheModels } from "../../handler/hf/index.ts";
 import { parseModelSpec } from "../../handler/hf/model-spec.ts";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { startFakeHfHub, type FakeHfHub } from "../helpers/fake-hf-hub.ts";
 import { capturingLogger, smallModelFiles } from "./fixtures.ts";
 import { verifyWithPython, writeSources } from "./python-verify.ts";

@@ -16,7 +16,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { cacheModels, type ModelCacheReport } from "../../handler/hf/index.ts";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { startFakeHfHub, type FakeHfHub } from "../helpers/fake-hf-hub.ts";
 import { smallModelFiles } from "./fixtures.ts";
 import { verifyWithPython, writeSources } from "./python-verify.ts";

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { blobPath, incompletePath, pointerPath } from "../../handler/hf/cache-layout.ts";
 import { cacheModels, ModelDownloadError } from "../../handler/hf/index.ts";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { startFakeHfHub, type FakeHfHub } from "../helpers/fake-hf-hub.ts";
 import { capturingLogger, smallModelFiles } from "./fixtures.ts";
 import { verifyWithPython, writeSources } from "./python-verify.ts";

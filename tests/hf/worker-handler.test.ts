@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import type { PythonEngine } from "../../handler/engine/python-engine.ts";
 import { createWorkerHandler } from "../../handler/worker-handler.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { formatWorkerLine, localRecordPath, readLocalServerRecord, runServe } from "../../sdk/local-server/serve-command.ts";
 import type { LocalServer } from "../../sdk/local-server/server.ts";
 import { PROTOCOL_WORKER, REPO_ROOT, SAVE_ENDPOINT, endpointInput, waitUntil } from "./helpers.ts";

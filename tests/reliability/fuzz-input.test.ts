@@ -11,12 +11,12 @@ import fc from "fast-check";
 import { Packr } from "msgpackr";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { PythonEngine } from "../../handler/engine/python-engine.ts";
-import { EXECUTION_TYPES, SERIALIZATION_FORMATS } from "../../handler/wire.ts";
+import { EXECUTION_TYPES, SERIALIZATION_FORMATS } from "../../protocol/wire.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";
 import { HEALTHY, newEngine, newHandler, python, runJob, type JobRun } from "../helpers/engine.ts";
 import { installDependencies } from "../../handler/deps/index.ts";
 import { cacheModels } from "../../handler/hf/index.ts";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { expectReadableFailure, FUZZ_SEED, fuzzRuns, within } from "./helpers.ts";
 
 const JOB_TIMEOUT_MS = 10_000;

@@ -1,7 +1,7 @@
 // Shared pieces of the reliability suites: the default vs. stress settings, a bounded wait for
 // one job, and what a "readable" failed response looks like.
 import { expect } from "vitest";
-import type { FunctionResponse } from "../../handler/wire.ts";
+import type { FunctionResponse } from "../../protocol/wire.ts";
 
 /** `make stress` sets FERRY_STRESS=1: larger runs, same assertions. */
 export const STRESS = process.env.FERRY_STRESS === "1";

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vites
 import { installDependencies } from "../../handler/deps/index.ts";
 import type { PythonEngine } from "../../handler/engine/python-engine.ts";
 import { cacheModels } from "../../handler/hf/index.ts";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import * as subprocess from "../../handler/subprocess.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";
 import { HEALTHY, newEngine, newHandler, runJob } from "../helpers/engine.ts";

@@ -7,7 +7,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
-import type { FunctionRequestInput } from "../../handler/wire.ts";
+import type { FunctionRequestInput } from "../../protocol/wire.ts";
 import { invoke, invokeStream, type InvokeSpec, type Outcome, type RemoteLogLine } from "../../sdk/call.ts";
 import { encodeBase64 } from "../../sdk/codec.ts";
 import { EndpointClient } from "../../sdk/transport.ts";

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { startWorker, type JobHandler, type StartWorkerOptions, type WorkerExit } from "../../handler/worker/start-worker.ts";
 
 let stop: AbortController | undefined;

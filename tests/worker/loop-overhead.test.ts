@@ -2,7 +2,7 @@
 // work. Prints jobs per second and the time per job beside a bare HTTP round trip to the same
 // server; the assertion is loose (shared CI cores), the printed numbers are the benchmark.
 import { afterEach, beforeEach, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { startWorker } from "../../handler/worker/start-worker.ts";
 import { startFakeRunpodJobServer, type FakeRunpodJobServer } from "../helpers/fake-runpod-job-server.ts";
 

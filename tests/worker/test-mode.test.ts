@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { parseWorkerArgs } from "../../handler/worker/args.ts";
 import { readRunpodEnvironment } from "../../handler/worker/config.ts";
 import { decideMode } from "../../handler/worker/modes.ts";

@@ -2,7 +2,7 @@
 // cancel, errors, concurrency, refresh_worker.
 import { existsSync, readFileSync } from "node:fs";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { silentLogger } from "../../handler/logger.ts";
+import { silentLogger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { startWorker, WORKER_VERSION, type JobHandler, type StartWorkerOptions, type WorkerExit } from "../../handler/worker/start-worker.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../../handler/worker/stream.ts";

@@ -1,11 +1,11 @@
 /**
- * The worker's logger: pino, JSON lines on RunPod (when RUNPOD_ENDPOINT_ID is set), readable
+ * The logger both sides use: pino, JSON lines on RunPod (when RUNPOD_ENDPOINT_ID is set), readable
  * lines elsewhere. Secrets are removed twice: by key (pino's redact) and by value (a hook
  * that scrubs every string argument), so a token cannot leak through free text either.
  */
 import { pino, type Logger, type LevelWithSilent } from "pino";
 import { PinoPretty } from "pino-pretty";
-import { redactSecrets, redactDeep, SECRET_ENV_NAMES } from "./secrets.ts";
+import { redactSecrets, redactDeep, SECRET_ENV_NAMES } from "./redaction.ts";
 
 export type { Logger } from "pino";
 
