@@ -8,6 +8,7 @@
  * top level so the job reads FAILED. A bad job never makes it throw: every failure of the job
  * becomes a response with `success: false` and an `error_type`.
  */
+import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
@@ -65,10 +66,10 @@ function describePreparationError(reason: unknown): { errorType: string; message
   if (typeof error?.errorType === "string") return { errorType: error.errorType, message };
   if (error?.name === "ModelDownloadError") {
     const refused = error.reason === "invalid-model-id" || error.reason === "invalid-options";
-    return { errorType: refused ? "InvalidRequest" : "ModelDownloadError", message };
+    return { errorType: refused ? ErrorType.InvalidRequest : ErrorType.ModelDownloadError, message };
   }
-  if (error?.name === "DependencyInstallError") return { errorType: "DependencyInstallError", message };
-  return { errorType: "PreparationError", message };
+  if (error?.name === "DependencyInstallError") return { errorType: ErrorType.DependencyInstallError, message };
+  return { errorType: ErrorType.PreparationError, message };
 }
 
 export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
@@ -83,10 +84,10 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     };
 
     const parsed = parseFunctionRequest(job.input);
-    if (!parsed.ok) return respond({ success: false, error_type: "InvalidRequest", error: parsed.error, stdout: "" });
+    if (!parsed.ok) return respond({ success: false, error_type: ErrorType.InvalidRequest, error: parsed.error, stdout: "" });
     const request = parsed.request;
     const modulesProblem = checkModulePaths(request.modules);
-    if (modulesProblem) return respond({ success: false, error_type: "InvalidRequest", error: `Invalid job input: ${modulesProblem}`, stdout: "" });
+    if (modulesProblem) return respond({ success: false, error_type: ErrorType.InvalidRequest, error: `Invalid job input: ${modulesProblem}`, stdout: "" });
     timings.validate_ms = since(started);
 
     const queue = new AsyncQueue<StreamItem>();

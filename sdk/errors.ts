@@ -6,6 +6,8 @@
  * subclasses and carry the job id and the captured stdout. Failures around the job (timeout,
  * cancel, HTTP, provisioning, a value that cannot be encoded) have their own classes.
  */
+import { ErrorType, isFerryErrorType, type FerryErrorType } from "../protocol/error-types.ts";
+import { parseJobError } from "../protocol/job-error.ts";
 import type { FunctionResponse } from "../protocol/wire.ts";
 
 export class FerryError extends Error {
@@ -220,22 +222,37 @@ export function errorFromResponse(response: ResponseLike, context: ErrorContext 
   const stdout = response.stdout ?? "";
   const details = response.details ?? {};
   const init: RemoteErrorInit = { errorType, message, traceback, stdout, jobId: context.jobId, workerId: context.workerId, details };
-  switch (errorType) {
-    case "Timeout":
-      return new RemoteTimeoutError({ message: `${message}${context.jobId ? ` (job ${context.jobId})` : ""}`, timeoutMs: context.timeoutMs, jobId: context.jobId, enforcedBy: "worker", stdout });
-    case "Cancelled":
-      return new CancelledError({ message: `${message}${context.jobId ? ` (job ${context.jobId})` : ""}`, jobId: context.jobId });
-    case "WorkerProcessDied":
-    case "CudaFatalError":
-      return new WorkerCrashedError(init);
-    case "DependencyInstallError":
-      return new DependencyInstallError(init);
-    case "ModelDownloadError":
-      return new ModelDownloadError(init);
-    default:
-      return new RemoteError(init);
-  }
+  const suffix = context.jobId ? ` (job ${context.jobId})` : "";
+  if (!isFerryErrorType(errorType)) return new RemoteError(init);
+  return ERROR_OF_TYPE[errorType]({ init, suffix, context });
 }
+
+interface ErrorInputs {
+  init: RemoteErrorInit;
+  /** " (job <id>)" when the job is known. */
+  suffix: string;
+  context: ErrorContext;
+}
+
+/**
+ * The SDK error class of each error type the worker produces. Keyed by the whole union, so a type
+ * added to `protocol/error-types.ts` does not compile until it is given a class here.
+ */
+const ERROR_OF_TYPE: Record<FerryErrorType, (inputs: ErrorInputs) => FerryError> = {
+  Timeout: ({ init, suffix, context }) =>
+    new RemoteTimeoutError({ message: `${init.message}${suffix}`, timeoutMs: context.timeoutMs, jobId: context.jobId, enforcedBy: "worker", stdout: init.stdout ?? "" }),
+  Cancelled: ({ init, suffix, context }) => new CancelledError({ message: `${init.message}${suffix}`, jobId: context.jobId }),
+  WorkerProcessDied: ({ init }) => new WorkerCrashedError(init),
+  DependencyInstallError: ({ init }) => new DependencyInstallError(init),
+  ModelDownloadError: ({ init }) => new ModelDownloadError(init),
+  InvalidRequest: ({ init }) => new RemoteError(init),
+  CudaOutOfMemory: ({ init }) => new RemoteError(init),
+  OutOfMemory: ({ init }) => new RemoteError(init),
+  SerializationError: ({ init }) => new RemoteError(init),
+  DeserializationError: ({ init }) => new RemoteError(init),
+  PreparationError: ({ init }) => new RemoteError(init),
+  WorkerError: ({ init }) => new RemoteError(init),
+};
 
 /**
  * The `error` of a FAILED job when the handler itself threw: RunPod's JSON text
@@ -243,26 +260,20 @@ export function errorFromResponse(response: ResponseLike, context: ErrorContext 
  */
 export function parseJobErrorText(error: unknown): ResponseLike {
   if (typeof error === "string") {
-    const trimmed = error.trim();
-    if (trimmed.startsWith("{")) {
-      try {
-        const parsed = JSON.parse(trimmed) as Record<string, unknown>;
-        if (typeof parsed.error_message === "string" || typeof parsed.error_type === "string") {
-          return {
-            success: false,
-            error_type: typeof parsed.error_type === "string" ? parsed.error_type : "WorkerError",
-            error: typeof parsed.error_message === "string" ? parsed.error_message : trimmed,
-            error_traceback: typeof parsed.error_traceback === "string" ? parsed.error_traceback : undefined,
-          };
-        }
-      } catch {
-        // Not JSON after all: the text itself is the message.
-      }
+    const payload = parseJobError(error);
+    if (payload) {
+      return {
+        success: false,
+        error_type: payload.error_type ?? ErrorType.WorkerError,
+        error: payload.error_message ?? error.trim(),
+        error_traceback: payload.error_traceback,
+      };
     }
+    const trimmed = error.trim();
     const first = trimmed.split("\n")[0] ?? "";
     const typed = /^([A-Za-z_][A-Za-z0-9_.]*(?:Error|Exception|Interrupt|Exit|Warning)): /.exec(first);
-    return { success: false, error_type: typed?.[1]?.split(".").pop() ?? "WorkerError", error: trimmed };
+    return { success: false, error_type: typed?.[1]?.split(".").pop() ?? ErrorType.WorkerError, error: trimmed };
   }
-  if (error && typeof error === "object") return { success: false, error_type: "WorkerError", error: JSON.stringify(error) };
-  return { success: false, error_type: "WorkerError", error: "the job failed without an error message" };
+  if (error && typeof error === "object") return { success: false, error_type: ErrorType.WorkerError, error: JSON.stringify(error) };
+  return { success: false, error_type: ErrorType.WorkerError, error: "the job failed without an error message" };
 }

@@ -20,15 +20,11 @@
  */
 import type { EndpointInputPayload, HealthCheck, PurgeQueueOutput } from "runpod-sdk";
 import { z } from "zod";
+import { clampRunsyncWait, isFinalStatus } from "../protocol/runpod-jobs.ts";
 import { ApiError, AuthenticationError, ConnectionError, RateLimitError } from "./errors.ts";
 import { VERSION } from "./version.ts";
 
-const FINAL_STATUSES = ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
-export type JobState = "IN_QUEUE" | "IN_PROGRESS" | (typeof FINAL_STATUSES)[number];
-
-export function isFinalStatus(status: string): boolean {
-  return (FINAL_STATUSES as readonly string[]).includes(status);
-}
+export { isFinalStatus };
 
 const JobStatusSchema = z
   .object({
@@ -257,7 +253,7 @@ export class EndpointClient {
 
   /** Queues a job and holds the answer up to `waitMs` (1000..300000): the full status when it finished by then, else `{id, status}`. */
   async runsync(request: RunRequest, waitMs: number, signal?: AbortSignal): Promise<JobStatus> {
-    const url = this.url("runsync", { wait: clampWait(waitMs) });
+    const url = this.url("runsync", { wait: clampRunsyncWait(waitMs) });
     return parse(JobStatusSchema, await this.http.request("POST", url, { body: request, signal, idempotent: false }), url);
   }
 
@@ -290,6 +286,3 @@ export class EndpointClient {
   }
 }
 
-function clampWait(ms: number): number {
-  return Math.round(Math.min(300_000, Math.max(1000, ms)));
-}

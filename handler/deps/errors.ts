@@ -2,12 +2,13 @@
  * Errors of the dependency step. The handler turns both into a failed response without
  * running user code: `errorType` is the `error_type` it answers with.
  */
+import { ErrorType } from "../../protocol/error-types.ts";
 
 export type DependencyTool = "pip" | "uv" | "apt-get" | "nala" | "dpkg-query" | "venv" | "python" | "ferry";
 
 export class DependencyInstallError extends Error {
   override readonly name: string = "DependencyInstallError";
-  readonly errorType: string = "DependencyInstallError";
+  readonly errorType: string = ErrorType.DependencyInstallError;
   /** The tool that failed; "ferry" when the worker refused before running one. */
   readonly tool: DependencyTool;
   /** The command that ran, when one did (arguments as passed, no shell). */
@@ -48,7 +49,7 @@ export interface SpecProblem {
  */
 export class DependencySpecError extends DependencyInstallError {
   override readonly name: string = "DependencySpecError";
-  override readonly errorType: string = "InvalidRequest";
+  override readonly errorType: string = ErrorType.InvalidRequest;
   readonly problems: readonly SpecProblem[];
 
   constructor(problems: readonly SpecProblem[]) {

@@ -4,8 +4,8 @@
  * way to make a running interpreter see packages installed after it started.
  *
  * The Python engine's persistent child implements this (a warm check costs a few ms). The
- * subprocess checker below is the same check in a fresh `python -c`, for use before a child
- * exists and as a reference for the engine's implementation (`CHECK_REQUIREMENTS_PY`).
+ * subprocess checker below runs the same check (`_ferry_requirements.py`) in a fresh Python,
+ * for use before a child exists.
  */
 import { pythonSourcePath } from "../engine/python-engine.ts";
 import { z } from "zod";

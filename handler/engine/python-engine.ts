@@ -12,6 +12,7 @@
  * that utility is for commands that run to an end, while this process needs two extra duplex
  * pipes and lives for the worker's lifetime.
  */
+import { ErrorType } from "../../protocol/error-types.ts";
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -22,6 +23,9 @@ import { silentLogger } from "../../protocol/logger.ts";
 import { childEnvironment } from "../child-environment.ts";
 import type { FunctionRequest, FunctionResponse } from "../../protocol/wire.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
+
+/** The error type a cancelled call ends with. */
+type CancelReason = typeof ErrorType.Timeout | typeof ErrorType.Cancelled;
 
 export interface EngineOptions {
   /** Interpreter that runs the child. */
@@ -94,7 +98,7 @@ interface PendingCall {
   format: EngineJob["serialization_format"];
   resolve: (outcome: CallOutcome) => void;
   options: CallOptions;
-  cancel?: { reason: "Timeout" | "Cancelled"; message: string };
+  cancel?: { reason: CancelReason; message: string };
   timers: NodeJS.Timeout[];
   detach: () => void;
 }
@@ -354,11 +358,11 @@ export class PythonEngine extends EventEmitter {
       child = this.liveChild();
       await child.ready;
     } catch (error) {
-      return { success: false, error_type: "WorkerProcessDied", error: `The Python process is not available: ${(error as Error).message}`, stdout: "" };
+      return { success: false, error_type: ErrorType.WorkerProcessDied, error: `The Python process is not available: ${(error as Error).message}`, stdout: "" };
     }
-    if (options.signal?.aborted) return { success: false, error_type: "Cancelled", error: "Cancelled before it started", stdout: "" };
+    if (options.signal?.aborted) return { success: false, error_type: ErrorType.Cancelled, error: "Cancelled before it started", stdout: "" };
     const decoded = decodeArguments(job);
-    if ("error" in decoded) return { success: false, error_type: "DeserializationError", error: decoded.error, stdout: "" };
+    if ("error" in decoded) return { success: false, error_type: ErrorType.DeserializationError, error: decoded.error, stdout: "" };
     const childJob = decoded.job;
     const id = this.nextId++;
     return new Promise<CallOutcome>((resolve) => {
@@ -366,7 +370,7 @@ export class PythonEngine extends EventEmitter {
       const onAbort = () => {
         const reason = options.signal?.reason as { name?: unknown; message?: unknown } | undefined;
         const message = typeof reason?.message === "string" && reason.message ? reason.message : "Cancelled by request";
-        this.cancel(child, id, reason?.name === "Timeout" ? "Timeout" : "Cancelled", message);
+        this.cancel(child, id, reason?.name === "Timeout" ? ErrorType.Timeout : ErrorType.Cancelled, message);
       };
       const call: PendingCall = {
         id,
@@ -380,19 +384,19 @@ export class PythonEngine extends EventEmitter {
       options.signal?.addEventListener("abort", onAbort, { once: true });
       if (options.timeoutMs !== undefined) {
         const timeoutMs = options.timeoutMs;
-        call.timers.push(setTimeout(() => this.cancel(child, id, "Timeout", `Timed out after ${timeoutMs} ms`), timeoutMs));
+        call.timers.push(setTimeout(() => this.cancel(child, id, ErrorType.Timeout, `Timed out after ${timeoutMs} ms`), timeoutMs));
       }
       try {
         child.send({ t: "call", id, job: childJob });
       } catch (error) {
         // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
-        this.finish(child, call, { success: false, error_type: "DeserializationError", error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
+        this.finish(child, call, { success: false, error_type: ErrorType.DeserializationError, error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
       }
     });
   }
 
   /** Interrupts a call; if it has not answered after the grace period, the child is replaced. */
-  private cancel(child: Child, id: number, reason: "Timeout" | "Cancelled", message: string): void {
+  private cancel(child: Child, id: number, reason: CancelReason, message: string): void {
     const call = child.calls.get(id);
     if (!call || call.cancel) return;
     call.cancel = { reason, message };
@@ -552,7 +556,7 @@ function deathOutcome(call: PendingCall, code: number | null, signal: NodeJS.Sig
   }
   return {
     success: false,
-    error_type: "WorkerProcessDied",
+    error_type: ErrorType.WorkerProcessDied,
     error: `The Python process died while running this call: ${describeExit(code, signal, child.stderrTail)}${hint ? `\n${hint.trim()}` : ""}\n${lost}`,
     stdout: "",
     details: { exit_code: code, signal, instances_lost: true, stderr_tail: child.stderrTail.slice(-12) },

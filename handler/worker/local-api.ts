@@ -11,25 +11,27 @@ import { createServer, type IncomingMessage, type ServerResponse } from "node:ht
 import type { AddressInfo } from "node:net";
 import { z } from "zod";
 import type { Logger } from "../../protocol/logger.ts";
+import {
+  DEFAULT_EXECUTION_TIMEOUT_MS,
+  MiB,
+  RUN_BODY_LIMIT_BYTES,
+  RUN_RETENTION_MS,
+  RUNSYNC_BODY_LIMIT_BYTES,
+  RUNSYNC_RETENTION_MS,
+  RUNSYNC_WAIT_DEFAULT_MS,
+  clampRunsyncWait,
+  isFinalStatus,
+  type JobStatus,
+} from "../../protocol/runpod-jobs.ts";
 import { delay } from "./backoff.ts";
 import { ConcurrencyTarget } from "./concurrency.ts";
 import { errorBody, jobDoneBody, type ErrorOrigin, type JobDoneBody } from "./results.ts";
 import { abortReason, executeJob } from "./run-job.ts";
 import type { Concurrency, JobHandler } from "./types.ts";
 
-const RUN_BODY_LIMIT_BYTES = 10 * 1024 * 1024;
-const RUNSYNC_BODY_LIMIT_BYTES = 20 * 1024 * 1024;
-const DEFAULT_EXECUTION_TIMEOUT_MS = 600_000;
-const RUN_RETENTION_MS = 30 * 60_000;
-const RUNSYNC_RETENTION_MS = 60_000;
-const RUNSYNC_WAIT_DEFAULT_MS = 90_000;
-const RUNSYNC_WAIT_MIN_MS = 1_000;
-const RUNSYNC_WAIT_MAX_MS = 300_000;
 const WEBHOOK_ATTEMPTS = 3;
 const WEBHOOK_RETRY_MS = 10_000;
 
-export type JobStatus = "IN_QUEUE" | "IN_PROGRESS" | "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
-const FINAL: ReadonlySet<JobStatus> = new Set(["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"]);
 
 const RunRequestSchema = z.looseObject({
   input: z.unknown(),
@@ -87,7 +89,7 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 }
 
 function readBody(req: IncomingMessage, limit: number, route: string): Promise<string> {
-  const tooLarge = () => new HttpError(413, `request body is larger than ${limit / (1024 * 1024)} MB, the limit of ${route}`);
+  const tooLarge = () => new HttpError(413, `request body is larger than ${limit / MiB} MB, the limit of ${route}`);
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > limit) {
     req.resume();
@@ -147,7 +149,7 @@ class LocalJobQueue {
 
   cancel(id: string): LocalJob | undefined {
     const job = this.jobs.get(id);
-    if (!job || FINAL.has(job.status)) return job;
+    if (!job || isFinalStatus(job.status)) return job;
     const queued = this.queue.indexOf(job);
     if (queued !== -1) this.queue.splice(queued, 1);
     job.controller.abort(abortReason("Cancelled", "the job was cancelled"));
@@ -172,7 +174,7 @@ class LocalJobQueue {
     const out: Record<string, unknown> = {
       id: job.id,
       status: job.status,
-      delayTime: (job.startedAt ?? (FINAL.has(job.status) ? (job.finishedAt ?? now) : now)) - job.createdAt,
+      delayTime: (job.startedAt ?? (isFinalStatus(job.status) ? (job.finishedAt ?? now) : now)) - job.createdAt,
       executionTime: job.startedAt === undefined ? 0 : (job.finishedAt ?? now) - job.startedAt,
       workerId: this.options.origin.workerId,
     };
@@ -230,11 +232,11 @@ class LocalJobQueue {
         {
           aggregate: this.options.returnAggregateStream,
           onYield: (value) => {
-            if (!FINAL.has(job.status)) job.stream.push(value);
+            if (!isFinalStatus(job.status)) job.stream.push(value);
           },
         },
       );
-      if (FINAL.has(job.status)) return;
+      if (isFinalStatus(job.status)) return;
       if (outcome.kind === "threw") jobLogger.error({ err: outcome.error }, "handler failed");
       const body = outcome.kind === "returned" ? jobDoneBody(outcome.output) : errorBody(outcome.error, origin);
       if (body.stopPod) jobLogger.info("refresh_worker asked; ignored by the local API");
@@ -247,7 +249,7 @@ class LocalJobQueue {
   }
 
   private finish(job: LocalJob, status: JobStatus): void {
-    if (FINAL.has(job.status)) return;
+    if (isFinalStatus(job.status)) return;
     job.status = status;
     job.finishedAt = Date.now();
     this.options.logger.info({ jobId: job.id, status }, "job finished");
@@ -305,7 +307,7 @@ function waitParam(url: URL): number {
   const raw = url.searchParams.get("wait");
   const wait = raw === null ? RUNSYNC_WAIT_DEFAULT_MS : Number(raw);
   if (!Number.isFinite(wait)) return RUNSYNC_WAIT_DEFAULT_MS;
-  return Math.min(RUNSYNC_WAIT_MAX_MS, Math.max(RUNSYNC_WAIT_MIN_MS, wait));
+  return clampRunsyncWait(wait);
 }
 
 async function route(queue: LocalJobQueue, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -336,7 +338,7 @@ async function route(queue: LocalJobQueue, req: IncomingMessage, res: ServerResp
     await Promise.race([job.done, delay(waitParam(url), timeout.signal)]);
     timeout.abort();
     const status = queue.statusObject(job);
-    return sendJson(res, 200, FINAL.has(job.status) ? status : { id: job.id, status: job.status });
+    return sendJson(res, 200, isFinalStatus(job.status) ? status : { id: job.id, status: job.status });
   }
   if (name === "status" && id !== undefined) {
     allow("GET", "POST");

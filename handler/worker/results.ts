@@ -3,6 +3,8 @@
  * error becomes. Pure functions: the local test mode and the local API use them too, so a job
  * reads the same everywhere.
  */
+import { ErrorType } from "../../protocol/error-types.ts";
+import { formatJobError, type JobErrorPayload } from "../../protocol/job-error.ts";
 
 export interface JobDoneBody {
   output?: unknown;
@@ -58,14 +60,7 @@ export function jobDoneBody(output: unknown): JobDoneBody {
   return body;
 }
 
-export interface ErrorPayload {
-  error_type: string;
-  error_message: string;
-  error_traceback: string;
-  hostname: string;
-  worker_id: string;
-  runpod_version: string;
-}
+export type ErrorPayload = JobErrorPayload;
 
 function errorPayload(error: unknown, origin: ErrorOrigin): ErrorPayload {
   const isError = error instanceof Error;
@@ -82,7 +77,7 @@ function errorPayload(error: unknown, origin: ErrorOrigin): ErrorPayload {
 
 /** The body for a handler that threw: `error` is the JSON text of the error payload. */
 export function errorBody(error: unknown, origin: ErrorOrigin): JobDoneBody {
-  return { error: JSON.stringify(errorPayload(error, origin)) };
+  return { error: formatJobError(errorPayload(error, origin)) };
 }
 
 /**
@@ -94,7 +89,7 @@ export function serializeBody(body: JobDoneBody, origin: ErrorOrigin): string {
     return JSON.stringify(body);
   } catch (cause) {
     const err = new Error(`the job's output cannot be sent as JSON: ${cause instanceof Error ? cause.message : String(cause)}`);
-    err.name = "SerializationError";
+    err.name = ErrorType.SerializationError;
     return JSON.stringify(errorBody(err, origin));
   }
 }

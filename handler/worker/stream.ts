@@ -3,11 +3,12 @@
  * A value that cannot be delivered throws, so the job fails with the reason instead of
  * completing with a stream that silently lacks a chunk.
  */
+import { STREAM_CHUNK_LIMIT_BYTES } from "../../protocol/runpod-jobs.ts";
 import type { RunpodHttp } from "./http.ts";
 import { streamUrl } from "./url-templates.ts";
 
 /** RunPod's cap on one stream chunk, measured as the JSON body that is posted. */
-export const STREAM_CHUNK_LIMIT_BYTES = 1024 * 1024;
+export { STREAM_CHUNK_LIMIT_BYTES };
 
 function serializationError(message: string): Error {
   const error = new Error(message);

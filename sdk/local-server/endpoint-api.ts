@@ -6,17 +6,23 @@
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
+import {
+  DEFAULT_EXECUTION_TIMEOUT_MS,
+  RUN_BODY_LIMIT_BYTES,
+  RUNSYNC_BODY_LIMIT_BYTES,
+  RUNSYNC_WAIT_DEFAULT_MS,
+  RUNSYNC_WAIT_MAX_MS,
+  RUNSYNC_WAIT_MIN_MS,
+  isFinalStatus as isFinal,
+} from "../../protocol/runpod-jobs.ts";
 import type { EndpointRegistry } from "./endpoint-registry.ts";
-import { HttpError, MiB, onClientGone, parseJsonBody, queryNumber, readBody, sendJson, validate } from "./http-util.ts";
-import { isFinal, type Job, type JobStore } from "./job-store.ts";
+import { HttpError, onClientGone, parseJsonBody, queryNumber, readBody, sendJson, validate } from "./http-util.ts";
+import type { Job, JobStore } from "./job-store.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
 export const CLIENT_ROUTES = ["run", "runsync", "status", "status-sync", "stream", "cancel", "retry", "purge-queue", "health"] as const;
 export type ClientRoute = (typeof CLIENT_ROUTES)[number];
 
-export const RUN_LIMIT_BYTES = 10 * MiB;
-export const RUNSYNC_LIMIT_BYTES = 20 * MiB;
-export const DEFAULT_EXECUTION_TIMEOUT_MS = 600_000;
 export const DEFAULT_TTL_MS = 86_400_000;
 const WEEK_MS = 7 * 86_400_000;
 
@@ -69,7 +75,7 @@ export class EndpointApi {
       case "run":
       case "runsync": {
         requireMethod(req, ["POST"]);
-        const limit = route === "run" ? RUN_LIMIT_BYTES : RUNSYNC_LIMIT_BYTES;
+        const limit = route === "run" ? RUN_BODY_LIMIT_BYTES : RUNSYNC_BODY_LIMIT_BYTES;
         const hint = route === "run" ? " (use /runsync for up to 20 MB, or pass large data by URL)" : " (pass large data by URL)";
         let raw: Buffer;
         try {
@@ -90,7 +96,7 @@ export class EndpointApi {
         });
         // A waiting worker may already hold the job; the answer is RunPod's regardless.
         if (route === "run") return sendJson(res, 200, { id: job.id, status: "IN_QUEUE" });
-        const waitMs = queryNumber(url, "wait", 90_000, 1000, 300_000);
+        const waitMs = queryNumber(url, "wait", RUNSYNC_WAIT_DEFAULT_MS, RUNSYNC_WAIT_MIN_MS, RUNSYNC_WAIT_MAX_MS);
         const finished = await this.waitFinal(res, job, waitMs);
         if (finished && isFinal(finished.status)) return sendJson(res, 200, store.view(finished));
         return sendJson(res, 200, { id: job.id, status: finished?.status ?? "IN_QUEUE" });
@@ -100,7 +106,7 @@ export class EndpointApi {
         requireMethod(req, ["GET", "POST"]);
         const job = this.job(endpointId, rest[0]);
         if (route === "status-sync") {
-          const waitMs = queryNumber(url, "wait", 90_000, 0, 300_000);
+          const waitMs = queryNumber(url, "wait", RUNSYNC_WAIT_DEFAULT_MS, 0, RUNSYNC_WAIT_MAX_MS);
           const current = await this.waitFinal(res, job, waitMs);
           if (!current) throw new HttpError(404, `job ${job.id} not found`);
           return sendJson(res, 200, store.view(current));

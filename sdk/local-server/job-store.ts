@@ -8,15 +8,18 @@
  * cancels race. A result is accepted only from the worker that holds the job now, so a worker
  * declared lost cannot complete a job that was handed to someone else.
  */
+import { ErrorType } from "../../protocol/error-types.ts";
 import { randomUUID } from "node:crypto";
 
-export const JOB_STATUSES = ["IN_QUEUE", "IN_PROGRESS", "COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"] as const;
-export type JobStatus = (typeof JOB_STATUSES)[number];
-export type FinalStatus = "COMPLETED" | "FAILED" | "CANCELLED" | "TIMED_OUT";
+import {
+  RUN_RETENTION_MS,
+  RUNSYNC_RETENTION_MS,
+  isFinalStatus as isFinal,
+  type FinalStatus,
+  type JobStatus,
+} from "../../protocol/runpod-jobs.ts";
 
-export function isFinal(status: JobStatus): status is FinalStatus {
-  return status !== "IN_QUEUE" && status !== "IN_PROGRESS";
-}
+export type { FinalStatus, JobStatus };
 
 export interface JobPolicy {
   executionTimeoutMs: number;
@@ -162,8 +165,8 @@ export class JobStore {
 
   constructor(options: JobStoreOptions = {}) {
     this.retention = {
-      runMs: options.resultRetention?.runMs ?? 30 * 60_000,
-      runsyncMs: options.resultRetention?.runsyncMs ?? 60_000,
+      runMs: options.resultRetention?.runMs ?? RUN_RETENTION_MS,
+      runsyncMs: options.resultRetention?.runsyncMs ?? RUNSYNC_RETENTION_MS,
     };
     this.maxWorkerLosses = options.maxWorkerLosses ?? 1;
     this.now = options.now ?? Date.now;
@@ -420,7 +423,7 @@ export class JobStore {
         this.finalize(job, "FAILED", {
           hasOutput: false,
           error: JSON.stringify({
-            error_type: "WorkerProcessDied",
+            error_type: ErrorType.WorkerProcessDied,
             error_message: `worker ${workerName} ${reason} while running this job, after it had been re-queued ${job.workerLosses} time(s)`,
             error_traceback: "",
             hostname: "local",

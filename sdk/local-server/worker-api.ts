@@ -7,6 +7,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import type { Logger } from "../../protocol/logger.ts";
+import { STREAM_CHUNK_LIMIT_BYTES } from "../../protocol/runpod-jobs.ts";
 import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, MiB, onClientGone, queryNumber, readBody, sendEmpty, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore, WorkerResult } from "./job-store.ts";
@@ -17,7 +18,7 @@ export type WorkerRoute = (typeof WORKER_ROUTES)[number];
 
 export const JOB_DONE_LIMIT_BYTES = 64 * MiB;
 /** A stream chunk is capped at 1 MB; the envelope `{"output": ...}` gets a little room. */
-export const STREAM_CHUNK_LIMIT_BYTES = MiB + 1024;
+const STREAM_CHUNK_BODY_LIMIT_BYTES = STREAM_CHUNK_LIMIT_BYTES + 1024;
 
 const JobDoneBodySchema = z
   .object({
@@ -71,7 +72,7 @@ export class WorkerApi {
       case "job-stream": {
         this.requireMethod(req, "POST");
         const jobId = validate(IdSchema, rest[1], "job id in the URL");
-        const body = validate(StreamBodySchema, parseWorkerJson(await readBody(req, STREAM_CHUNK_LIMIT_BYTES, "job-stream (one chunk)")), "stream body");
+        const body = validate(StreamBodySchema, parseWorkerJson(await readBody(req, STREAM_CHUNK_BODY_LIMIT_BYTES, "job-stream (one chunk)")), "stream body");
         const outcome = this.options.store.appendStream(endpointId, jobId, podId, body.output);
         return this.answerOutcome(res, outcome, jobId, podId);
       }

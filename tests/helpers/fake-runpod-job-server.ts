@@ -11,9 +11,8 @@
 import { EventEmitter } from "node:events";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-
 /** RunPod's cap on one stream chunk (the posted JSON body); larger ones are answered 413. */
-const STREAM_CHUNK_LIMIT_BYTES = 1024 * 1024;
+import { STREAM_CHUNK_LIMIT_BYTES } from "../../protocol/runpod-jobs.ts";
 
 export interface RecordedRequest {
   kind: "take" | "take-batch" | "stop" | "done" | "stream" | "ping" | "unknown";

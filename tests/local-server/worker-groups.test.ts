@@ -54,6 +54,9 @@ describe("worker process groups", () => {
     await t.gql(`mutation { deleteEndpoint(id: "${id}") }`);
     await waitUntil(() => lines.some((l) => l.line === "SIGTERM ignored"), 5000, "the SIGTERM to reach the worker");
     await waitUntil(() => bothGone(pids), 5000, "the worker and its child to be gone");
+    // The pid is reaped before the exit event reaches the server's bookkeeping: wait for that too.
+    const server = t.server;
+    await waitUntil(() => server.workers(id)[0]?.state === "exited", 5000, "the server to record the exit");
     expect(t.server.workers(id)[0]).toMatchObject({ state: "exited", signal: "SIGKILL" });
   });
 

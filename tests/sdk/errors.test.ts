@@ -50,7 +50,6 @@ describe("errorFromResponse", () => {
     ["Timeout", RemoteTimeoutError, "RemoteTimeoutError"],
     ["Cancelled", CancelledError, "CancelledError"],
     ["WorkerProcessDied", WorkerCrashedError, "WorkerCrashedError"],
-    ["CudaFatalError", WorkerCrashedError, "WorkerCrashedError"],
     ["DependencyInstallError", DependencyInstallError, "DependencyInstallError"],
     ["ModelDownloadError", ModelDownloadError, "ModelDownloadError"],
     ["CudaOutOfMemory", RemoteError, "RemoteError"],
