@@ -14,6 +14,7 @@ import { AsyncQueue } from "./async-queue.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
 import { redactDeep } from "../protocol/redaction.ts";
+import type { WorkerProgress } from "../protocol/progress.ts";
 import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "../protocol/wire.ts";
 import type { JobHandler } from "./worker/types.ts";
 
@@ -22,6 +23,8 @@ export interface PrepareContext {
   signal: AbortSignal;
   /** A progress line for the caller's live log. */
   onLog: (line: string) => void;
+  /** A progress event for the caller (installing, downloading). */
+  onProgress: (event: WorkerProgress) => void;
 }
 
 /** Which files of each model to cache (fnmatch patterns; empty lists mean every file). */
@@ -95,19 +98,22 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     const stream = { push: (item: StreamItem) => queue.push(redactDeep(item)), close: () => queue.close() };
     const workerLine = (line: string) => {
       ctx.logger.info(line);
-      stream.push({ log: { stream: "worker", line, job_id: job.id } });
+      stream.push({ log: { stream: "worker", line, job_id: job.id, worker_id: ctx.workerId } });
     };
+    const onProgress = (progress: WorkerProgress) => stream.push({ progress });
     const run = async (): Promise<HandlerResult> => {
-      const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine }, timings);
+      onProgress({ phase: "started", worker_id: ctx.workerId });
+      const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine, onProgress }, timings);
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
+      onProgress({ phase: "running" });
       const executeStarted = performance.now();
       const outcome = await options.engine.call(engineJob(request), {
         signal: ctx.signal,
         timeoutMs: request.timeout_ms ?? options.defaultTimeoutMs,
         onLog: (line) => {
           ctx.logger.info({ stream: line.stream }, line.line);
-          stream.push({ log: { stream: line.stream, line: line.line, job_id: job.id } });
+          stream.push({ log: { stream: line.stream, line: line.line, job_id: job.id, worker_id: ctx.workerId } });
         },
         onValue: (value) => stream.push({ value }),
       });
@@ -221,6 +227,7 @@ function engineJob(request: FunctionRequest): EngineJob {
     constructor_kwargs: request.constructor_kwargs,
     serialization_format: request.serialization_format,
     modules: request.modules,
+    code_file: request.code_file,
     return_aggregate_stream: request.return_aggregate_stream,
   };
 }

@@ -7,6 +7,7 @@
  * are ignored (zod strips them), and a failed validation becomes a readable one-line message.
  */
 import { z } from "zod";
+import type { WorkerProgress } from "./progress.ts";
 
 export const SERIALIZATION_FORMATS = ["cloudpickle", "json", "msgpack"] as const;
 export type SerializationFormat = (typeof SERIALIZATION_FORMATS)[number];
@@ -77,6 +78,11 @@ export const FunctionRequestSchema = z
       .enum(SERIALIZATION_FORMATS)
       .nullish()
       .transform((v) => v ?? "cloudpickle"),
+    /**
+     * Ferry: the file function_code / class_code came from, relative to the caller's project;
+     * tracebacks name it (absent: the function's or class's name in angle brackets).
+     */
+    code_file: z.string().min(1).max(512).regex(/^[^\0\n\r]+$/, "must be one line").nullish().transform((v) => v ?? undefined),
     /** Relative path -> Python source, put on sys.path for the call. */
     modules: record(z.string()),
     /** Ferry: per-job timeout for the Python call; the worker default applies when absent. */
@@ -180,15 +186,18 @@ export const FunctionResponseSchema = z.object({
 export type FunctionResponse = z.infer<typeof FunctionResponseSchema>;
 
 /**
- * Items a Ferry worker streams for a job: a live log line, or one value a generator yielded
- * (encoded like `result`: base64 for cloudpickle/msgpack, the value itself for json).
+ * Items a Ferry worker streams for a job: a live log line, one value a generator yielded
+ * (encoded like `result`: base64 for cloudpickle/msgpack, the value itself for json), or a
+ * progress event (`protocol/progress.ts`).
  */
-export type StreamItem = { log: LogLine } | { value: unknown };
+export type StreamItem = { log: LogLine } | { value: unknown } | { progress: WorkerProgress };
 export interface LogLine {
   /** "stdout", "stderr" or "log" (a logging record) of the user code; "worker" for the worker's own progress. */
   stream: "stdout" | "stderr" | "log" | "worker";
   line: string;
   job_id?: string;
+  /** The worker that printed it. */
+  worker_id?: string;
 }
 
 /** "args[0]: must be a base64 string ...; function_name: is required ..." */

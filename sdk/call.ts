@@ -1,11 +1,12 @@
 /**
  * One remote call from request to result: submit, follow, cancel, map the outcome.
  *
- * Submission is `/runsync?wait=1000`: a call that finishes within a second (every warm call on
- * the local server) answers in one round trip. A longer call comes back with its id and is
- * followed through `/stream` (held by the server until a chunk or the end; live log lines
- * arrive there), then `/status` for the output. Streaming calls (`.stream()`) use `/run` and
- * `/stream` from the start, since their values must arrive as they are produced.
+ * A call whose logs or progress someone watches is submitted with `/run` and followed through
+ * `/stream` from the start (held by the server until a chunk or the end), then `/status` for
+ * the output: each log line and progress event arrives as it is produced, from the first line
+ * of the call on. A call nobody watches (`onLog: false`, `onProgress: false`) is submitted with
+ * `/runsync?wait=1000`, which answers a call that finishes within a second in one round trip;
+ * a longer one comes back with its id and is followed the same way.
  *
  * Abort and timeout reject the caller's promise at once. The job is cancelled through
  * `/cancel/{id}`; when the abort comes while `/runsync` is still held, its id is not known yet,
@@ -24,6 +25,9 @@ import {
   type ResponseLike,
 } from "./errors.ts";
 import { isFinalStatus, pause, type EndpointClient, type JobStatus, type RunRequest } from "./transport.ts";
+import { consoleProgress, writeConsoleLine } from "./progress/console.ts";
+import type { ProgressHandler } from "./progress/events.ts";
+import { CallProgress } from "./progress/tracker.ts";
 
 /** How long `/runsync` holds before the call switches to following the job (RunPod's minimum). */
 const RUNSYNC_WAIT_MS = 1000;
@@ -78,6 +82,8 @@ export interface CallControlOptions {
   signal?: AbortSignal | undefined;
   timeoutMs?: number | undefined;
   onLog?: LogHandler | false | undefined;
+  /** Where the call's progress events go: a handler, or false for nowhere. Default: this console's status line. */
+  onProgress?: ProgressHandler | false | undefined;
 }
 
 export interface InvokeSpec {
@@ -94,11 +100,12 @@ export interface Outcome extends CallInfo {
   result: string | null | undefined;
 }
 
-/** Prints remote log lines on this process's console, prefixed with where they came from. */
+/**
+ * Prints remote log lines on this process's console as `[function @ worker] line`: stdout
+ * lines on stdout, everything else (stderr, logging, the worker's own lines) on stderr.
+ */
 export const printLog: LogHandler = (line) => {
-  const text = `[${line.source}] ${line.line}\n`;
-  if (line.stream === "stdout") process.stdout.write(text);
-  else process.stderr.write(text);
+  writeConsoleLine(line.stream === "stdout" ? "stdout" : "stderr", `[${line.source}] ${line.line}`);
 };
 
 /** Abort and timeout for one call, as one internal signal and the error each becomes. */
@@ -185,6 +192,7 @@ function runRequest(input: FunctionRequestInput, timeoutMs: number | undefined):
 interface StreamChunk {
   log?: LogLine;
   value?: unknown;
+  progress?: unknown;
 }
 
 /** `/stream` entries: `{output: {log}}`, `{output: {value}}`, or an array of those under `output`. */
@@ -217,34 +225,10 @@ function sourceLabel(label: string, workerId: string | undefined): string {
   return workerId ? `${label} @ ${workerId}` : label;
 }
 
-/**
- * The prefix of a followed job's live log lines. `/stream` does not say which worker holds the
- * job, so one `/status` is asked beside the first chunk (not waited for); lines before its
- * answer carry the function's label alone.
- */
-class LiveSource {
-  private value: string;
-  private asked = false;
-  constructor(
-    private readonly label: string,
-    private readonly client: EndpointClient,
-    private readonly jobId: string,
-  ) {
-    this.value = label;
-  }
-  get(): string {
-    if (!this.asked) {
-      this.asked = true;
-      this.client.status(this.jobId).then(
-        (s) => {
-          if (s.workerId) this.value = sourceLabel(this.label, s.workerId);
-          else this.asked = false;
-        },
-        () => undefined,
-      );
-    }
-    return this.value;
-  }
+/** The progress handler of one call: the caller's, none, or the console's status line. */
+function progressHandler(options: CallControlOptions): ProgressHandler | undefined {
+  if (options.onProgress === false) return undefined;
+  return options.onProgress ?? consoleProgress();
 }
 
 /** The final status as an outcome, or the error it stands for. */
@@ -315,26 +299,35 @@ function stringOr(value: unknown): string | undefined {
 export async function invoke(spec: InvokeSpec): Promise<Outcome> {
   const started = performance.now();
   const control = new CallControl(spec.options);
+  const progress = new CallProgress(progressHandler(spec.options), spec.label, started);
   try {
     const client = await control.race(spec.endpoint(), () => undefined);
     const request = runRequest(spec.input, spec.options.timeoutMs);
-    let status = await control.race(client.runsync(request, RUNSYNC_WAIT_MS), (p) => cancelWhenKnown(client, p));
-    control.jobId = status.id;
+    const watched = spec.options.onLog !== false || progress.enabled;
+    const submit = watched ? client.run(request) : client.runsync(request, RUNSYNC_WAIT_MS);
+    let status = await control.race(submit, (p) => cancelWhenKnown(client, p));
+    control.jobId = progress.jobId = status.id;
     const followed = !isFinalStatus(status.status);
     if (followed) {
       const jobId = status.id;
-      if (!jobId) throw new FerryError("the endpoint answered /runsync without a job id");
+      if (!jobId) throw new FerryError("the endpoint answered the submission without a job id");
+      progress.status(status.status, client);
       try {
         // A plain call's result is in the final status (a generator's values aggregated), so values streamed on the way are not needed.
-        status = await lastOf(followJob(client, jobId, control, spec));
+        status = await lastOf(followJob(client, jobId, control, spec, progress));
       } catch (error) {
         if (control.signal.aborted) cancelQuietly(client, jobId);
         throw error;
       }
     }
     const outcome = settleWithLogs(status, started, spec, followed);
+    progress.completed(outcome.timings);
     return outcome;
+  } catch (error) {
+    progress.failed(error);
+    throw error;
   } finally {
+    progress.finish();
     control.dispose();
   }
 }
@@ -357,8 +350,13 @@ function settleWithLogs(status: JobStatus, started: number, spec: InvokeSpec, li
  * surfaces as the call's error (CancelledError / RemoteTimeoutError); cancelling the job on
  * the endpoint is left to the caller, which knows whether the job may still be running.
  */
-async function* followJob(client: EndpointClient, jobId: string, control: CallControl, spec: InvokeSpec): AsyncGenerator<unknown, JobStatus, undefined> {
-  const source = new LiveSource(spec.label, client, jobId);
+async function* followJob(
+  client: EndpointClient,
+  jobId: string,
+  control: CallControl,
+  spec: InvokeSpec,
+  progress: CallProgress,
+): AsyncGenerator<unknown, JobStatus, undefined> {
   let quietPolls = 0;
   try {
     for (;;) {
@@ -368,10 +366,13 @@ async function* followJob(client: EndpointClient, jobId: string, control: CallCo
       const values: unknown[] = [];
       for (const chunk of chunksOf(answer.stream)) {
         got++;
-        if (chunk.log) emitLog(spec.options.onLog, chunk.log, source.get());
+        if (chunk.log) emitLog(spec.options.onLog, chunk.log, sourceLabel(spec.label, chunk.log.worker_id ?? progress.workerId));
+        else if (chunk.progress) progress.fromWorker(chunk.progress);
         else if ("value" in chunk) values.push(chunk.value);
       }
+      progress.status(answer.status, client);
       for (const value of values) {
+        progress.value();
         yield value;
         if (control.signal.aborted) throw control.error();
       }
@@ -402,6 +403,7 @@ async function lastOf<R>(generator: AsyncGenerator<unknown, R, undefined>): Prom
 export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, Outcome, undefined> {
   const started = performance.now();
   const control = new CallControl(spec.options);
+  const progress = new CallProgress(progressHandler(spec.options), spec.label, started);
   let client: EndpointClient | undefined;
   let finished = false;
   try {
@@ -410,13 +412,23 @@ export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, O
     const submitted = await control.race(c.run(runRequest(spec.input, spec.options.timeoutMs)), (p) => cancelWhenKnown(c, p));
     if (!submitted.id) throw new FerryError("the endpoint answered /run without a job id");
     const jobId = submitted.id;
-    control.jobId = jobId;
-    const final = yield* followJob(c, jobId, control, spec);
+    control.jobId = progress.jobId = jobId;
+    progress.status(submitted.status, c);
+    const final = yield* followJob(c, jobId, control, spec, progress);
     finished = true;
-    return settleWithLogs(final, started, spec, true);
+    const outcome = settleWithLogs(final, started, spec, true);
+    progress.completed(outcome.timings);
+    return outcome;
+  } catch (error) {
+    progress.failed(error);
+    throw error;
   } finally {
     // The consumer stopped early (break, throw) or the call was aborted: the job must not run on.
-    if (!finished && client && control.jobId) cancelQuietly(client, control.jobId);
+    if (!finished && client && control.jobId) {
+      cancelQuietly(client, control.jobId);
+      progress.failed(new CancelledError({ jobId: control.jobId, reason: "the consumer stopped reading" }));
+    }
+    progress.finish();
     control.dispose();
   }
 }

@@ -11,7 +11,7 @@ import { inspect } from "node:util";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { invoke, printLog, type Outcome } from "./call.ts";
 import { FerryError } from "./errors.ts";
-import { encodeArgs, makeCallable, type CallOptions, type RemoteCallable } from "./function.ts";
+import { controlOptionsOf, encodeArgs, makeCallable, type CallOptions, type RemoteCallable } from "./function.ts";
 import type { CallArgs, Kwargs } from "./kwargs.ts";
 import type { Resource } from "./resources.ts";
 import { getRuntime } from "./runtime.ts";
@@ -156,7 +156,7 @@ class Instance {
     await invoke({
       endpoint: () => runtime.endpoint(this.source.resource),
       input: { ...this.source.base, execution_type: "destroy", instance_id: this.instanceId, class_name: this.source.className },
-      options: { signal: this.options.signal, timeoutMs: this.options.timeoutMs, onLog: this.options.onLog ?? runtime.options.onLog },
+      options: controlOptionsOf(this.options),
       label: `${this.source.className}.destroy`,
     });
   }
@@ -215,7 +215,7 @@ export function makeRemoteClass<Api, Ctor extends unknown[], CtorKw extends Reco
       const outcome = await invoke({
         endpoint: () => runtime.endpoint(source.resource),
         input: instance.request("__repr__", [], {}, false, true),
-        options: { signal: options.signal, timeoutMs: options.timeoutMs, onLog: options.onLog ?? runtime.options.onLog },
+        options: controlOptionsOf(options),
         label: `${source.className}.create`,
       });
       instance.created = true;

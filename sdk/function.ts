@@ -6,12 +6,13 @@
  */
 import { z } from "zod";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
-import { decodeResult, invoke, invokeStream, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
+import { decodeResult, invoke, invokeStream, type CallControlOptions, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
 import { encodeBase64 } from "./codec.ts";
 import { ConfigError, ResultValidationError } from "./errors.ts";
 import { isKwargs, splitArgs, type CallArgs } from "./kwargs.ts";
 import { parseOptions } from "./options.ts";
 import type { Resource } from "./resources.ts";
+import type { ProgressHandler } from "./progress/events.ts";
 import { getRuntime } from "./runtime.ts";
 
 export interface CallOptions {
@@ -21,6 +22,8 @@ export interface CallOptions {
   timeoutMs?: number | undefined;
   /** Where the call's log lines go: a handler, or false for nowhere. Default: this console, prefixed. */
   onLog?: LogHandler | false | undefined;
+  /** Where the call's progress events (queued, installing, downloading, running, done) go: a handler, or false for nowhere. Default: a status line on this console. */
+  onProgress?: ProgressHandler | false | undefined;
   /** Validates the result (and narrows its type). */
   schema?: z.ZodType | undefined;
 }
@@ -29,6 +32,7 @@ export const CallOptionsSchema = z.object({
   signal: z.custom<AbortSignal>((v) => v instanceof AbortSignal, "must be an AbortSignal").optional(),
   timeoutMs: z.number().int().positive().max(7 * 86_400_000).optional(),
   onLog: z.union([z.literal(false), z.custom<LogHandler>((v) => typeof v === "function", "must be a function or false")]).optional(),
+  onProgress: z.union([z.literal(false), z.custom<ProgressHandler>((v) => typeof v === "function", "must be a function or false")]).optional(),
   schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, "must be a zod schema").optional(),
 });
 
@@ -84,11 +88,14 @@ function validate(schema: z.ZodType | undefined, value: unknown, jobId: string, 
   throw new ResultValidationError(`${label}: the result does not match its schema: ${where}: ${issue?.message ?? "invalid"}`, value, jobId);
 }
 
+/** A call's abort, timeout, log and progress options, the process-wide defaults filled in. */
+export function controlOptionsOf(options: CallOptions): CallControlOptions {
+  const defaults = getRuntime().options;
+  return { signal: options.signal, timeoutMs: options.timeoutMs, onLog: options.onLog ?? defaults.onLog, onProgress: options.onProgress ?? defaults.onProgress };
+}
+
 export function makeCallable<Args extends unknown[], R, K extends Record<string, unknown>>(target: CallableTarget, options: CallOptions = {}): RemoteCallable<Args, R, K> {
-  const controlOptions = () => {
-    const runtime = getRuntime();
-    return { signal: options.signal, timeoutMs: options.timeoutMs, onLog: options.onLog ?? runtime.options.onLog };
-  };
+  const controlOptions = () => controlOptionsOf(options);
 
   const prepare = async (args: readonly unknown[], streaming: boolean): Promise<FunctionRequestInput> => {
     target.check?.();

@@ -8,6 +8,7 @@ export type { RemoteCallable, RemoteFunction, CallOptions, Yielded } from "./fun
 export type { RemoteClass, ClassHandle, InstanceHandle, RemoteMethods } from "./cls.ts";
 export type { CallResult, CallInfo, CallTimings, InstanceState, LogHandler, RemoteLogLine } from "./call.ts";
 export { printLog } from "./call.ts";
+export type { ProgressEvent, ProgressHandler, ProgressPhase } from "./progress/events.ts";
 export {
   LiveServerless,
   CpuLiveServerless,

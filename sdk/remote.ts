@@ -67,6 +67,16 @@ function readSource(path: string, what: string): string {
   }
 }
 
+/**
+ * How tracebacks name a source file: relative to the working directory (the caller's project)
+ * with forward slashes, so an editor's terminal can open it at the line; absolute when outside.
+ */
+function codeFileName(file: string): string {
+  const rel = relative(process.cwd(), file);
+  const name = rel && !rel.startsWith("..") ? rel : file;
+  return name.split("\\").join("/").slice(-512);
+}
+
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 export class Remote {
@@ -104,6 +114,7 @@ export class Remote {
       hf_ignore_patterns: this.options.hfIgnorePatterns,
       accelerate_downloads: this.options.accelerateDownloads,
       modules: this.modules(mainFile),
+      ...(mainFile ? { code_file: codeFileName(mainFile) } : {}),
     };
   }
 

@@ -5,6 +5,7 @@
  */
 import { ConfigError } from "./errors.ts";
 import type { LogHandler } from "./call.ts";
+import type { ProgressHandler } from "./progress/events.ts";
 import { parseOptions } from "./options.ts";
 import { ensureEndpoint, GraphqlClient, type DeployResult, type ProvisionContext } from "./provisioning.ts";
 import type { Resource } from "./resources.ts";
@@ -15,6 +16,8 @@ import { z } from "zod";
 export interface FerryOptions extends TargetSettings {
   /** Where remote log lines go by default: a handler, or false for nowhere. Default: this console. */
   onLog?: LogHandler | false | undefined;
+  /** Where calls' progress events go by default: a handler, or false for nowhere. Default: a status line on this console (`FERRY_QUIET=1` silences it). */
+  onProgress?: ProgressHandler | false | undefined;
   /** No line saying that calls run locally. */
   quiet?: boolean | undefined;
   /** Retry policy for HTTP (429, 5xx gateways, network errors). */
@@ -32,6 +35,7 @@ const FerryOptionsSchema = z.object({
   localApiKey: z.string().min(1).optional(),
   stateDir: z.string().min(1).optional(),
   onLog: z.union([z.literal(false), z.custom<LogHandler>((v) => typeof v === "function")]).optional(),
+  onProgress: z.union([z.literal(false), z.custom<ProgressHandler>((v) => typeof v === "function")]).optional(),
   quiet: z.boolean().optional(),
   retry: z.object({ maxRetries: z.number().int().min(0), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }).partial().optional(),
   fetch: z.custom<typeof fetch>((v) => typeof v === "function").optional(),

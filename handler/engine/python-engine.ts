@@ -88,7 +88,8 @@ export type EngineJob = Pick<
   | "serialization_format"
   | "modules"
   | "return_aggregate_stream"
->;
+> &
+  Partial<Pick<FunctionRequest, "code_file">>;
 
 const STDERR_TAIL_LINES = 30;
 const RPC_TIMEOUT_MS = 30_000;

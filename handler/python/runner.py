@@ -537,7 +537,8 @@ class Runner:
         Like an imported module: top-level work (imports, a model loaded at module level) is
         paid by the first call only. A source whose top level fails is executed again next time.
         """
-        key = hashlib.sha256(source.encode("utf-8")).hexdigest()
+        # The label is part of the key: code objects carry their file name into tracebacks.
+        key = hashlib.sha256(f"{label}\0{source}".encode("utf-8")).hexdigest()
         ns = self.namespaces.get(key)
         if ns is None:
             code = compile(source, label, "exec")
@@ -553,7 +554,7 @@ class Runner:
         source = job.get("function_code")
         if not source:
             raise NameError(f"function {name!r}: no function_code was sent")
-        ns, _ = self.namespace(source, "<function_code>")
+        ns, _ = self.namespace(source, code_label(job, "function"))
         fn = ns.get(name)
         if fn is None:
             raise NameError(f"function {name!r} is not defined in function_code (it defines: {defined_names(ns)})")
@@ -599,7 +600,7 @@ class Runner:
         source = job.get("class_code")
         if not source:
             raise NameError(f"class {class_name!r}: this worker does not hold the instance and no class_code was sent")
-        ns, key = self.namespace(source, "<class_code>")
+        ns, key = self.namespace(source, code_label(job, "class"))
         cls = ns.get(class_name)
         if cls is None or not isinstance(cls, type):
             raise NameError(f"class {class_name!r} is not defined in class_code (it defines: {defined_names(ns)})")
@@ -714,12 +715,23 @@ def clip(text):
     return _clip("\n".join(lines), MAX_ERROR_CHARS, "\n")
 
 
+def code_label(job, kind):
+    """The file name the code is compiled under: the caller's file when it came from one (so an
+    editor can jump to the line), else the function's or class's name."""
+    code_file = job.get("code_file")
+    if isinstance(code_file, str) and code_file:
+        return code_file
+    return f"<{job.get(f'{kind}_name') or f'{kind}_code'}>"
+
+
 def register_sources(job):
     """Lets tracebacks quote the user's lines. Registered just before formatting, from the failing
-    call's own job, so calls with different sources under one label each quote their own."""
-    for label, field in (("<function_code>", "function_code"), ("<class_code>", "class_code")):
-        source = job.get(field)
+    call's own job, so calls with different sources under one label each quote their own. The
+    source sent is what ran, so it is quoted even when a file of that name exists on the worker."""
+    for kind in ("function", "class"):
+        source = job.get(f"{kind}_code")
         if source:
+            label = code_label(job, kind)
             linecache.cache[label] = (len(source), None, source.splitlines(True), label)
 
 

@@ -38,10 +38,13 @@ describe("function jobs", () => {
     expect(run.response.stdout).toBe("one\ntwo\nWARNING x: three\n");
     const logItems = run.items.filter((i) => "log" in i).map((i) => ("log" in i ? i.log : null));
     expect(logItems).toEqual([
-      { stream: "stdout", line: "one", job_id: "job-live" },
-      { stream: "stderr", line: "two", job_id: "job-live" },
-      { stream: "log", line: "WARNING x: three", job_id: "job-live" },
+      { stream: "stdout", line: "one", job_id: "job-live", worker_id: "test-worker" },
+      { stream: "stderr", line: "two", job_id: "job-live", worker_id: "test-worker" },
+      { stream: "log", line: "WARNING x: three", job_id: "job-live", worker_id: "test-worker" },
     ]);
+    // Progress comes before the first line: the worker took the job, then the call began.
+    const firstLog = run.items.findIndex((i) => "log" in i);
+    expect(run.items.slice(0, firstLog)).toEqual([{ progress: { phase: "started", worker_id: "test-worker" } }, { progress: { phase: "running" } }]);
   });
 
   it("delivers every live line of a chatty call, in order, merging lines that piled up", async () => {
@@ -63,8 +66,15 @@ describe("function jobs", () => {
     const { response } = await runJob(handler, fn("def helper():\n    raise ValueError('bad value')\n\ndef f():\n    return helper()"));
     expect(response).toMatchObject({ success: false, error_type: "ValueError" });
     expect(response.error).toMatch(/^ValueError: bad value\n\nTraceback/);
-    expect(response.error).toContain('File "<function_code>", line 2, in helper\n    raise ValueError(\'bad value\')');
+    expect(response.error).toContain('File "<f>", line 2, in helper\n    raise ValueError(\'bad value\')');
     expect(response.error).not.toContain("runner.py");
+  });
+
+  it("names the caller's file in tracebacks when the code came from one, quoting the sent source", async () => {
+    const job = { ...fn("import math\n\ndef f():\n    return math.sqrt(-1)"), code_file: "examples/py/not-on-this-worker.py" };
+    const { response } = await runJob(handler, job);
+    expect(response).toMatchObject({ success: false, error_type: "ValueError" });
+    expect(response.error).toContain('File "examples/py/not-on-this-worker.py", line 4, in f\n    return math.sqrt(-1)');
   });
 
   it("names the line of a syntax error", async () => {
