@@ -37,12 +37,20 @@ export function createWorkerHandler(parts: WorkerHandlerParts): JobHandler {
       gpus,
     }),
     installDependencies: (request, ctx) =>
-      installDependencies(request, { engine, target, logger: ctx.logger, signal: ctx.signal, onLog: (line) => ctx.onLog(line.line) }),
+      installDependencies(request, {
+        engine,
+        target,
+        logger: ctx.logger,
+        signal: ctx.signal,
+        onLog: (line) => ctx.onLog(line.line),
+        onProgress: (p) => ctx.onProgress({ phase: "installing", ...p }),
+      }),
     cacheModels: (models, ctx, files) =>
       cacheModels(models, {
         logger: ctx.logger,
         signal: ctx.signal,
         onLog: ctx.onLog,
+        onProgress: (p) => ctx.onProgress({ phase: "downloading", repo: p.repo, bytes_done: p.bytesDone, bytes_total: p.bytesTotal }),
         cacheDir: hfCache,
         ...(files.include.length ? { include: files.include } : {}),
         ...(files.exclude.length ? { exclude: files.exclude } : {}),

@@ -6,9 +6,6 @@
  */
 import { z } from "zod";
 
-/** Shortest gap between two `downloading` events of one model the worker sends. */
-export const DOWNLOAD_PROGRESS_INTERVAL_MS = 250;
-
 const text = z.string().max(2000);
 
 /** Phases the worker reports, as they travel in stream items (zod checks them where they enter the SDK). */

@@ -22,6 +22,7 @@ import {
   type AptTimeouts,
 } from "./apt-installer.ts";
 import { DependencyInstallError, DependencySpecError } from "./errors.ts";
+import { condenseInstallerLine } from "./installer-output.ts";
 import { installPythonPackages, type PythonInstaller, type PythonInstallResult } from "./pip-installer.ts";
 import { probeInterpreter, type PythonTarget } from "./python-target.ts";
 import { RequirementCheckListSchema, type RequirementCheck, type RequirementChecker } from "./requirement-checker.ts";
@@ -84,8 +85,10 @@ export interface InstallDependenciesOptions {
   engine: RequirementChecker;
   logger: Logger;
   signal?: AbortSignal;
-  /** Live progress for the caller's stream: Ferry's own lines and the installers' output. */
+  /** Live progress for the caller's stream: Ferry's own lines and the installers' output, condensed. */
   onLog?: (line: LogLine) => void;
+  /** Each package set as it is installed: its condensed output lines, then `done`. */
+  onProgress?: (event: InstallProgress) => void;
   /** Default process.env: index URLs, caches, PATH (uv, nala). */
   env?: NodeJS.ProcessEnv;
   /** From resolvePythonTarget; without it the interpreter is probed when an install is needed. */
@@ -96,6 +99,13 @@ export interface InstallDependenciesOptions {
   system?: Partial<AptSystem>;
   aptTimeouts?: Partial<AptTimeouts>;
   pipTimeoutMs?: number;
+}
+
+export interface InstallProgress {
+  tool: "pip" | "apt";
+  packages: string[];
+  line?: string;
+  done?: boolean;
 }
 
 /** Normalized-set key -> what satisfied it. */
@@ -131,8 +141,8 @@ interface PartContext {
   options: InstallDependenciesOptions;
   accelerate: boolean;
   emit: (line: string) => void;
-  /** A logger whose subprocess output lines also reach `emit`. */
-  toolLogger: Logger;
+  /** A logger whose subprocess output lines, condensed, also reach the live log and the set's progress. */
+  toolLogger: (tool: InstallProgress["tool"], packages: string[]) => Logger;
   /** Sets found (or made) satisfied in this call, recorded when the call ends. */
   verified: Map<string, InstalledPackage[]>;
   installedAnything: { value: boolean };
@@ -148,7 +158,16 @@ export async function installDependencies(request: DependencyRequestInput, optio
     options,
     accelerate: parsed.accelerateDownloads,
     emit,
-    toolLogger: onLog ? tapSubprocessOutput(options.logger, (line) => onLog({ stream: "worker", line: redactSecrets(line) })) : options.logger,
+    toolLogger: (tool, packages) =>
+      onLog || options.onProgress
+        ? tapSubprocessOutput(options.logger, (raw) => {
+            const line = condenseInstallerLine(raw);
+            if (line === undefined) return;
+            const clean = redactSecrets(line);
+            onLog?.({ stream: "worker", line: clean });
+            options.onProgress?.({ tool, packages, line: clean });
+          })
+        : options.logger,
     verified: new Map(),
     installedAnything: { value: false },
   };
@@ -287,6 +306,7 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
     const toInstall = missing.map((c) => c.requirement);
     const describe = (c: RequirementCheck) => (c.installed_version ? `${c.requirement} (have ${c.installed_version})` : c.requirement);
     ctx.emit(`Python: ${applies.length - missing.length} of ${applies.length} requirements present; installing ${missing.map(describe).join(", ")}`);
+    ctx.options.onProgress?.({ tool: "pip", packages: toInstall });
     signal?.throwIfAborted();
 
     const externallyManaged =
@@ -301,7 +321,7 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
         requirements: toInstall,
         accelerateDownloads: ctx.accelerate,
         externallyManaged,
-        logger: ctx.toolLogger,
+        logger: ctx.toolLogger("pip", toInstall),
         ...(ctx.options.env ? { env: ctx.options.env } : {}),
         ...(signal ? { signal } : {}),
         ...(ctx.options.pipTimeoutMs !== undefined ? { timeoutMs: ctx.options.pipTimeoutMs } : {}),
@@ -335,15 +355,16 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
     report.already_present = present(applying.filter((c) => !installedSet.has(c.requirement)));
     ctx.verified.set(key, present(applying));
     ctx.emit(`Python: installed ${report.installed.map((p) => `${p.name} ${p.version}`).join(", ")} with ${result.installer} in ${Math.round(report.install_ms)} ms`);
+    ctx.options.onProgress?.({ tool: "pip", packages: toInstall, done: true });
     report.total_ms = ms(performance.now() - started);
     return report;
   }
 }
 
-function aptOptions(ctx: PartContext): AptOptions {
+function aptOptions(ctx: PartContext, packages: string[]): AptOptions {
   const o = ctx.options;
   return {
-    logger: ctx.toolLogger,
+    logger: ctx.toolLogger("apt", packages),
     onProgress: ctx.emit,
     ...(o.env ? { env: o.env } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
@@ -354,7 +375,7 @@ function aptOptions(ctx: PartContext): AptOptions {
 
 /** Installs build-essential; false when it is already installed (a retry would fail the same way). */
 async function installBuildTools(ctx: PartContext): Promise<boolean> {
-  const opts = aptOptions(ctx);
+  const opts = aptOptions(ctx, ["build-essential"]);
   try {
     if (!assertAptUsable(["build-essential"], opts)) {
       throw new DependencyInstallError("no C compiler is installed, and build-essential cannot be installed on macOS", { tool: "ferry" });
@@ -395,7 +416,7 @@ async function systemPart(packages: ParsedAptPackage[], ctx: PartContext): Promi
   const key = `apt\u0000${[...report.requested].sort().join("\n")}`;
   if (answerFromMemo(key, report, started)) return report;
 
-  const opts = aptOptions(ctx);
+  const opts = aptOptions(ctx, report.requested);
   if (!assertAptUsable(report.requested, opts)) {
     report.skipped = "macOS: apt packages are not installed";
     report.total_ms = ms(performance.now() - started);
@@ -419,6 +440,7 @@ async function systemPart(packages: ParsedAptPackage[], ctx: PartContext): Promi
     opts,
   );
   ctx.emit(`System: ${packages.length - missing.length} of ${packages.length} packages present; installing ${missing.map((p) => p.normalized).join(", ")}`);
+  ctx.options.onProgress?.({ tool: "apt", packages: report.requested });
   const installStarted = performance.now();
   ctx.installedAnything.value = true;
   const result = await serializeApt(() => installAptPackages(missing, ctx.accelerate, opts));
@@ -434,6 +456,7 @@ async function systemPart(packages: ParsedAptPackage[], ctx: PartContext): Promi
   // the set as satisfied, so the next request asks dpkg again rather than trusting a guess.
   if (missingPackages(packages, after).length === 0) ctx.verified.set(key, [...report.already_present, ...report.installed]);
   ctx.emit(`System: installed ${report.installed.map((p) => `${p.name} ${p.version ?? "(virtual)"}`).join(", ")} with ${result.installer} in ${Math.round(report.install_ms)} ms`);
+  ctx.options.onProgress?.({ tool: "apt", packages: report.requested, done: true });
   report.total_ms = ms(performance.now() - started);
   return report;
 }

@@ -26,6 +26,8 @@ export interface CacheModelsOptions {
   signal?: AbortSignal;
   /** Each progress / status line, for streaming to the caller (secrets already removed). */
   onLog?: (line: string) => void;
+  /** Bytes of each model so far, at the pace of the progress lines and once at its end. */
+  onProgress?: (progress: { repo: string; bytesDone: number; bytesTotal: number }) => void;
   /** Default: {@link hubCacheDir} of `env`. */
   cacheDir?: string;
   /** fnmatch patterns, as huggingface_hub's `allow_patterns`: only matching files are fetched. */
@@ -151,6 +153,9 @@ export async function cacheModels(models: readonly string[], opts: CacheModelsOp
     const clean = redactSecrets(line, env);
     logger[level]({ component: "hf-cache", ...fields }, clean);
     opts.onLog?.(clean);
+    if (typeof fields?.bytesDone === "number" && typeof fields.bytesTotal === "number" && typeof fields.model === "string") {
+      opts.onProgress?.({ repo: fields.model, bytesDone: fields.bytesDone, bytesTotal: fields.bytesTotal });
+    }
   };
 
   if (specs.length === 0) return { cacheDir, models: [], bytesDownloaded: 0, durationMs: 0 };
