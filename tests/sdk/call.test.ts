@@ -1,6 +1,6 @@
 /**
- * A call's travel against a scripted endpoint (no worker): `/runsync` then `/stream` and
- * `/status` for a plain call, `/run` then `/stream` for a streaming one. Log items that carry
+ * A call's travel against a scripted endpoint (no worker): `/run`, `/stream` and `/status` for
+ * a call whose logs or progress are watched, `/runsync` first for one nobody watches. Log items that carry
  * several lines joined by "\n" (the worker coalesces consecutive lines of one stream) reach
  * `onLog` one line per call, and the console printer prefixes every line.
  */
@@ -30,8 +30,10 @@ beforeAll(async () => {
     req.resume();
     req.on("end", () => {
       const [, , , route, id] = path.split("/"); // /v2/<endpoint>/<route>/<id>
-      if (route === "runsync") return send({ id: "job-sync", status: "IN_PROGRESS" });
-      if (route === "run") return send({ id: "job-stream", status: "IN_QUEUE" });
+      // The one scripted job is the one submitted.
+      const scripted = [...jobs.keys()][0] ?? "none";
+      if (route === "runsync") return send({ id: scripted, status: "IN_PROGRESS" });
+      if (route === "run") return send({ id: scripted, status: "IN_QUEUE" });
       const job = jobs.get(id ?? "");
       if (!job) return res.writeHead(404).end("{}");
       if (route === "stream") return send(job.streams.length > 1 ? job.streams.shift() : job.streams[0]);
@@ -53,11 +55,11 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
-function spec(onLog: InvokeSpec["options"]["onLog"]): InvokeSpec {
+function spec(onLog: InvokeSpec["options"]["onLog"], onProgress: InvokeSpec["options"]["onProgress"] = false): InvokeSpec {
   return {
     endpoint: async () => new EndpointClient({ baseUrl: base, endpointId: "ep", keySource: "none" }),
     input: { function_name: "f", function_code: "def f(): pass" } as unknown as FunctionRequestInput,
-    options: { onLog },
+    options: { onLog, onProgress },
     label: "f",
   };
 }
@@ -94,6 +96,35 @@ describe("multi-line log items", () => {
       ["stderr", "warn b", "job-sync"],
     ]);
     for (const line of lines) expect(line.source).toMatch(/^f( @ w1)?$/);
+    // Watched from the submission on: no /runsync holding the first second's lines.
+    expect(requests[0]).toBe("POST /v2/ep/run");
+  });
+
+  it("a call nobody watches is submitted with /runsync and followed when it outlasts the wait", async () => {
+    scriptSyncJob();
+    const outcome = await invoke(spec(false, false));
+    expect(outcome.jobId).toBe("job-sync");
+    expect(requests[0]).toBe("POST /v2/ep/runsync");
+  });
+
+  it("progress items from the worker reach onProgress, stamped with the call's label and job id, and the call ends with done", async () => {
+    jobs.set("job-progress", {
+      streams: [
+        { status: "IN_PROGRESS", stream: [{ output: { progress: { phase: "started", worker_id: "w1" } } }, { output: { progress: { phase: "bogus" } } }] },
+        { status: "COMPLETED", stream: [{ output: [{ progress: { phase: "running" } }, { log: { stream: "stdout", line: "hi", worker_id: "w1" } }] }] },
+      ],
+      final: completed("job-progress", 1),
+    });
+    const events: unknown[] = [];
+    const lines: RemoteLogLine[] = [];
+    await invoke(spec((l) => lines.push(l), (e) => events.push(e)));
+    expect(events).toEqual([
+      expect.objectContaining({ phase: "queued", label: "f", jobId: "job-progress" }),
+      expect.objectContaining({ phase: "started", workerId: "w1" }),
+      expect.objectContaining({ phase: "running" }),
+      expect.objectContaining({ phase: "done", outcome: "completed" }),
+    ]);
+    expect(lines).toEqual([expect.objectContaining({ line: "hi", source: "f @ w1" })]);
   });
 
   it("the console printer prefixes every line", async () => {
