@@ -33,8 +33,9 @@ interface TrackedCall {
   lastPrintedPhase: string;
 }
 
+/** A terminal that can redraw a line: a TTY with a width (a pseudo-terminal given no size has 0 columns). */
 function interactive(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(process.stderr.isTTY) && env.TERM !== "dumb" && !("CI" in env);
+  return Boolean(process.stderr.isTTY) && process.stderr.columns > 0 && env.TERM !== "dumb" && !("CI" in env);
 }
 
 function timestamp(): string {
