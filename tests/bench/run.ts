@@ -26,6 +26,7 @@ import { depsGroup } from "./deps.ts";
 import { hfGroup } from "./hf.ts";
 import { localEndpointGroup } from "./local-endpoint.ts";
 import { sdkGroup } from "./sdk.ts";
+import { liveLogsGroup } from "./live-logs.ts";
 import { cancellationGroup } from "./cancellation.ts";
 import { memoryGroup } from "./memory.ts";
 import { gpuGroup } from "./gpu.ts";
@@ -42,6 +43,7 @@ export const GROUPS: BenchGroup[] = [
   hfGroup,
   localEndpointGroup,
   sdkGroup,
+  liveLogsGroup,
   cancellationGroup,
   memoryGroup,
   gpuGroup,

@@ -60,7 +60,7 @@ export const sdkGroup: BenchGroup = {
       }
       return fetch(input, init);
     };
-    await sdk.configure({ localUrl: server.url, stateDir, quiet: true, onLog: false, fetch: recordingFetch });
+    await sdk.configure({ localUrl: server.url, stateDir, quiet: true, onLog: false, onProgress: false, fetch: recordingFetch });
     ctx.cleanup(() => sdk.configure({ quiet: true }));
 
     const resource = new sdk.LiveServerless({ name: "ferry-bench-sdk", workersMin: 0, workersMax: 1, idleTimeout: 600 });
