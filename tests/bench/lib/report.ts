@@ -4,7 +4,9 @@
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+import { renderChart } from "./chart.ts";
 import type { Figure, Floor } from "./figures.ts";
 import { fmt, type Summary } from "./stats.ts";
 
@@ -162,6 +164,10 @@ export function renderMarkdown(report: RunReport): string {
   if (report.mode === "quick") lines.push("\n**Quick run** (`--quick`): smaller sizes (8 MB arrays, a 16 MB repo) and few samples, to prove the runner works; the figures' names give the full run's sizes. Not for comparison.");
   if (report.groupsSkipped.length > 0) lines.push(`\nGroups left out of this run (\`--only\`): ${report.groupsSkipped.join(", ")}.`);
   lines.push("");
+  lines.push(`Every figure against its floor as a picture: [${CHART_FILE}](${CHART_FILE}).`);
+  lines.push("");
+  lines.push(`![Every figure as times its floor's cost](${CHART_FILE})`);
+  lines.push("");
   lines.push(...figureTable(report.figures));
   const unmet = report.figures.filter((f) => f.status === "measured" && f.met === false);
   lines.push("");
@@ -188,8 +194,12 @@ export function renderMarkdown(report: RunReport): string {
   return lines.join("\n");
 }
 
+/** The chart's file name, beside BENCHMARKS.md. */
+export const CHART_FILE = "bench-chart.svg";
+
 export function writeReport(report: RunReport, markdownPath: string, jsonPath: string): void {
   writeFileSync(markdownPath, renderMarkdown(report));
+  writeFileSync(join(dirname(markdownPath), CHART_FILE), renderChart(report.figures, `Ferry benchmarks, ${report.generatedAt} (${report.mode})`));
   const json = JSON.stringify(report, (_key, value: unknown) => (typeof value === "number" && !Number.isFinite(value) ? null : value), 2);
   writeFileSync(jsonPath, `${json}\n`);
 }
