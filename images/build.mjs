@@ -6,6 +6,7 @@ import { cpSync, mkdirSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildDashboard } from "./build-dashboard.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
@@ -35,6 +36,8 @@ cpSync(join(root, "handler/python"), join(dist, "python"), {
   recursive: true,
   filter: (src) => !src.includes("__pycache__") && !src.endsWith(".pyc"),
 });
+
+await buildDashboard({ quiet });
 
 const sizeKiB = statSync(join(dist, "handler.mjs")).size / 1024;
 if (!quiet) console.log(`build: dist/handler.mjs ${sizeKiB.toFixed(0)} KiB, runner in dist/python/`);

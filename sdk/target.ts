@@ -110,6 +110,6 @@ export async function probeLocalServer(url: string, fetchImpl: typeof fetch = fe
 }
 
 export function localNotice(url: string, startedHere: boolean): string {
-  const where = startedHere ? `a local endpoint server started in this process (${url}; \`await shutdown()\` stops it, \`npx ferry serve\` keeps one running)` : `the local endpoint server at ${url}`;
+  const where = startedHere ? `a local endpoint server started in this process (${url}, its dashboard at ${url}/; \`await shutdown()\` stops it, \`npx ferry serve\` keeps one running)` : `the local endpoint server at ${url}`;
   return `ferry: RUNPOD_API_KEY is not set, so calls run on ${where}. Set RUNPOD_API_KEY to run on RunPod Serverless; \`npx ferry deploy <file.ts>\` provisions a module's endpoints ahead of time.`;
 }

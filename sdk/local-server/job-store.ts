@@ -247,6 +247,18 @@ export class JobStore {
     };
   }
 
+  /** The jobs still kept (queued, running, or final within their retention), newest first, at most `limit`. */
+  recent(limit: number): Job[] {
+    const now = this.now();
+    return [...this.jobs.values()].filter((job) => job.expiresAt > now).slice(-limit).reverse();
+  }
+
+  /** Any kept job by id, whatever its endpoint. */
+  find(id: string): Job | undefined {
+    const job = this.jobs.get(id);
+    return job && job.expiresAt > this.now() ? job : undefined;
+  }
+
   /** Jobs the worker holds now (handed out by a take, not yet final). */
   heldJobs(workerId: string): ReadonlySet<string> {
     return this.heldBy.get(workerId) ?? new Set();

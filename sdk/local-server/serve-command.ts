@@ -137,6 +137,7 @@ export async function runServe(options: ServeOptions = {}): Promise<void> {
       `Ferry local RunPod listening on ${server.url}`,
       `  endpoint API  ${server.endpointBaseUrl}/<endpointId>/run | runsync | status/<id> | stream/<id> | ...`,
       `  GraphQL       ${server.graphqlUrl}`,
+      `  dashboard     ${server.url}/ (open it in a browser${options.apiKey ? "; it asks for the key" : ""})`,
       `  state         ${stateDir} (recorded in ${recordFile}; queued jobs do not survive a restart)`,
       "Point RunPod clients at it:",
       `  export RUNPOD_API_BASE_URL=${server.url}`,

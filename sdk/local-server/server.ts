@@ -12,6 +12,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { silentLogger, type Logger } from "../../protocol/logger.ts";
+import { Dashboard } from "./dashboard/routes.ts";
 import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from "./endpoint-api.ts";
 import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
 import { GraphQLApi } from "./graphql.ts";
@@ -24,6 +25,8 @@ import { WorkerManager, type WorkerInfo, type WorkerOutputLine } from "./workers
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const DEFAULT_WORKER_SCRIPT = join(REPO_ROOT, "dist", "handler.mjs");
+/** The dashboard's built page (`images/build-dashboard.mjs`). */
+export const DASHBOARD_DIR = join(REPO_ROOT, "dist", "dashboard");
 export const LOCAL_SERVER_VERSION = "0.1.0";
 
 const ms = z.number().int().nonnegative();
@@ -144,15 +147,24 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     onStopPod: (podId) => manager.stopWorker(podId, "the worker asked to be refreshed (refresh_worker)"),
   });
   const graphql = new GraphQLApi({ registry, logger });
+  const dashboard = new Dashboard({
+    store,
+    staticDir: DASHBOARD_DIR,
+    endpoints: () => registry.list(),
+    counts: (endpointId) => store.counts(endpointId),
+    workers: () => manager.list(),
+  });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? "/", "http://local");
     const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    if (dashboard.isPageRequest(req, parts)) return dashboard.page(res, parts);
     if (parts.length === 0) {
       return sendJson(res, 200, { server: "ferry-local-runpod", version: LOCAL_SERVER_VERSION, pid: process.pid, endpointBaseUrl: `${baseUrl}/v2`, graphqlUrl: `${baseUrl}/graphql` });
     }
     if (!isAuthorized(req, apiKeys)) throw new HttpError(401, "missing or wrong API key: send Authorization: Bearer <key>");
     if (parts.length === 1 && parts[0] === "graphql") return graphql.handle(req, res);
+    if (dashboard.isApiRequest(parts)) return dashboard.api(req, res, parts);
     if (parts[0] === "v2" && parts.length >= 3) {
       const [, endpointId, action, ...rest] = parts as [string, string, string, ...string[]];
       if ((CLIENT_ROUTES as readonly string[]).includes(action)) return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
