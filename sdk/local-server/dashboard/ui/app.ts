@@ -128,7 +128,7 @@ function Workers({ state, select }: { state: DashboardState; select: (id: string
           ${state.workers.map(
             (w) => html`<tr data-testid="worker-row">
               <td class="mono">${w.name}</td><td>${state.endpoints.find((e) => e.id === w.endpointId)?.name ?? w.endpointId}</td><td><${Status} value=${w.state} /></td>
-              <td class="mono">${w.currentJob ? html`<a href="#" onClick=${(e: Event) => (e.preventDefault(), select(w.currentJob!))}>${w.currentJob}</a>` : "—"}</td>
+              <td class="mono">${w.currentJob ? html`<a href="#" onClick=${(e: Event) => (e.preventDefault(), select(w.currentJob!))}>${w.currentJob.slice(0, 12)}</a>` : "—"}</td>
               <td>${w.memoryMiB === null ? "—" : `${w.memoryMiB} MiB`}</td><td>${w.python ?? "—"}</td><td>${uptime(w.uptimeMs)}</td>
             </tr>`,
           )}
@@ -196,7 +196,7 @@ function JobPanel({ id }: { id: string }) {
     </p>
     ${job.progress.length ? html`<p class="muted">progress: ${job.progress.map((p) => String(p.phase)).join(" → ")}</p>` : ""}
     <h2>Log</h2>
-    <pre data-testid="job-log">${job.logsCut ? `(${job.logsCut} earlier lines not shown)\n` : ""}${job.logs.map((l) => html`<span class=${l.stream}>${l.line}\n</span>`)}${job.logs.length ? "" : "(nothing printed yet)"}</pre>
+    <pre data-testid="job-log">${job.logsCut ? `(${job.logsCut} earlier lines not shown)\n` : ""}${job.logs.map((l) => html`<span class=${l.stream}>${`${l.line}\n`}</span>`)}${job.logs.length ? "" : "(nothing printed yet)"}</pre>
     ${o && o.success === false
       ? html`<h2>Error</h2><pre class="error" data-testid="job-error">${o.errorType ? `${o.errorType}: ` : ""}${o.error ?? ""}${o.traceback ? `\n\n${o.traceback}` : ""}</pre>`
       : ""}
