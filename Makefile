@@ -9,6 +9,7 @@ IMAGE_CPU ?= ferry-worker-cpu:latest
 # Idempotent: npm ci only when the lockfile changed; the Python check is quick when satisfied.
 setup: node_modules/.ferry-installed
 	@scripts/setup-python.sh
+	@scripts/setup-browser.sh
 
 node_modules/.ferry-installed: package-lock.json
 	npm ci --no-audit --no-fund
