@@ -14,7 +14,7 @@ const KEEP: [RegExp, (m: RegExpMatchArray) => string][] = [
   [/^Installing collected packages: (.*)/, (m) => `installing ${m[1]}`],
   [/^Successfully installed (.*)/, (m) => `Successfully installed ${m[1]}`],
   [/^\s*Building wheel for (\S+)/, (m) => `building wheel for ${m[1]}`],
-  [/^WARNING: Retrying \(Retry\(total=(\d+).*?\)\) after (.*?)(?:: .*)?$/, (m) => `retrying (${m[1]} left) after ${m[2]}`],
+  [/^WARNING: Retrying \(Retry\(total=(\d+).*?\)\) after (.*)$/, (m) => `retrying (${m[1]} left): ${retryReason(m[2]!)}`],
   [/^(ERROR: .*)/, (m) => m[1]!],
   // uv
   [/^(Resolved \d+ packages? in \S+)/, (m) => m[1]!],
@@ -28,6 +28,18 @@ const KEEP: [RegExp, (m: RegExpMatchArray) => string][] = [
   [/^Setting up (\S+)/, (m) => `setting up ${m[1]}`],
   [/^(E: .*)/, (m) => m[1]!],
 ];
+
+/**
+ * pip's retry warning names the failure deep inside a repr ("connection broken by
+ * 'NewConnectionError(... [Errno 111] Connection refused')': /simple/torch/"): the errno text
+ * and the path are what a person needs.
+ */
+function retryReason(text: string): string {
+  const errno = text.match(/\[Errno -?\d+\] ([^'")]+)/)?.[1]?.trim();
+  const path = text.match(/\)'?: (\/\S*)$/)?.[1];
+  const what = errno ?? (/timed? ?out/i.test(text) ? "timed out" : text.split(" by ")[0]!.trim());
+  return path ? `${what} (${path})` : what;
+}
 
 /** The readable form of one output line, or undefined when the line is noise. */
 export function condenseInstallerLine(raw: string): string | undefined {
