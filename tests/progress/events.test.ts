@@ -8,7 +8,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CancelledError, configure, LiveServerless, remote, type ProgressEvent, type RemoteLogLine } from "../../sdk/index.ts";
+import { CancelledError, configure, LiveServerless, remote, RemoteError, type ProgressEvent, type RemoteLogLine } from "../../sdk/index.ts";
 import { startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
 import { startFakeHfHub, type FakeHfHub } from "../helpers/fake-hf-hub.ts";
 import { startPep503Index, type Pep503Index } from "../helpers/pep503-index.ts";
@@ -177,5 +177,22 @@ describe("progress events of a call", () => {
     expect(run.error).toBeInstanceOf(CancelledError);
     expect(run.phases.slice(-2)).toEqual(["running", "done"]);
     expect(run.events.at(-1)).toMatchObject({ phase: "done", outcome: "cancelled" });
+  });
+});
+
+describe("tracebacks", () => {
+  it("name the file the code came from, relative to the working directory, with its lines", async () => {
+    const divide = py.fromFile<[value: number], number>(join(import.meta.dirname, "fixtures", "failing.py"), "divide");
+    const error = await divide(0).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RemoteError);
+    const traceback = (error as RemoteError).traceback;
+    expect(traceback).toContain('File "tests/progress/fixtures/failing.py", line 6, in divide\n    return helper(value) * 2');
+    expect(traceback).toContain('File "tests/progress/fixtures/failing.py", line 3, in helper\n    return 10 / value');
+  });
+
+  it("name inline code after its function", async () => {
+    const inline = py.function<[], never>("def explode():\n    raise KeyError('missing')", "explode");
+    const error = (await inline().catch((e: unknown) => e)) as RemoteError;
+    expect(error.traceback).toContain('File "<explode>", line 2, in explode');
   });
 });
