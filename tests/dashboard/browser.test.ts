@@ -2,7 +2,8 @@
  * The dashboard in a real browser: Debian's headless Chromium driven by playwright-core (no
  * browser download). While a call runs, the page shows the worker and the running job; the
  * job's live log opens; its Cancel button cancels it (the caller gets CancelledError). The
- * screenshot it saves is the one the README shows (docs/images/dashboard.png).
+ * screenshot it saves is the one the README shows (docs/images/dashboard.png, written when
+ * UPDATE_SCREENSHOTS=1).
  */
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -13,7 +14,10 @@ import { CancelledError, configure, LiveServerless, remote } from "../../sdk/ind
 import { DASHBOARD_DIR, startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
-const SCREENSHOT = join(import.meta.dirname, "..", "..", "docs", "images", "dashboard.png");
+const REPO = join(import.meta.dirname, "..", "..");
+// The README's picture is this test's screenshot: `UPDATE_SCREENSHOTS=1` writes it there;
+// otherwise it goes to .ferry/ so that a test run leaves the tree clean.
+const SCREENSHOT = process.env.UPDATE_SCREENSHOTS === "1" ? join(REPO, "docs", "images", "dashboard.png") : join(REPO, ".ferry", "dashboard.png");
 const haveChromium = existsSync(CHROMIUM);
 
 let server: LocalServer;
