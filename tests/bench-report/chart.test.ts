@@ -28,6 +28,8 @@ describe("bench chart", () => {
     expect(svg).toContain('fill="#d1453b"'); // the unmet goal
     expect(svg).toContain("3.00×");
     expect(svg).toContain("4.00×");
+    const tiny = measuredFigure("g", { id: "e", name: "memoized", goal: null }, { value: 0.05, unit: "ms", floor: { name: "f", value: 12, unit: "ms" } });
+    expect(renderChart([tiny], "run")).toContain("0.0042×");
     expect(svg).toContain("memory &lt;growth&gt;: 3 MiB");
     expect(svg).toContain("gpu figure: not measured: no GPU here");
     expect(svg.trimEnd().endsWith("</svg>")).toBe(true);

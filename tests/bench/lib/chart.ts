@@ -26,6 +26,13 @@ export function costOverFloor(f: Figure): number | null {
   return f.unit?.endsWith("/s") ? 1 / f.ratio : f.ratio;
 }
 
+/** 186×, 3.22×, 0.29×, 0.0042×: enough digits to tell small ratios apart. */
+function formatTimes(times: number): string {
+  if (times >= 10) return times.toFixed(0);
+  if (times >= 0.1) return times.toFixed(2);
+  return String(Number(times.toPrecision(2)));
+}
+
 function x(times: number): number {
   const exp = Math.min(MAX_EXP, Math.max(MIN_EXP, Math.log10(times)));
   return BAR_LEFT + ((exp - MIN_EXP) / (MAX_EXP - MIN_EXP)) * BAR_W;
@@ -63,14 +70,14 @@ export function renderChart(figures: Figure[], title: string): string {
         `${f.name}: ${f.value} ${f.unit} vs floor ${f.floor?.value} ${f.floor?.unit} (${f.floor?.name ?? ""})${f.goal ? `; goal ${f.goal}` : ""}`,
       )}</title></rect>`,
     );
-    out.push(`<text x="${Math.max(from, to) + 6}" y="${y + 15}" fill="#333">${times < 10 ? times.toFixed(2) : times.toFixed(0)}×</text>`);
+    out.push(`<text x="${Math.max(from, to) + 6}" y="${y + 15}" fill="#333">${formatTimes(times)}×</text>`);
   });
   if (listed.length) {
     let y = axisBottom + 44;
     out.push(`<text x="16" y="${y}" font-weight="600">No floor to chart against, or not measured:</text>`);
     for (const f of listed) {
       y += 18;
-      const what = f.status === "measured" ? `${f.value} ${f.unit}${f.goal ? ` (goal ${f.goal}, ${f.met ? "met" : f.met === false ? "not met" : "—"})` : ""}` : `not measured: ${f.reason ?? ""}`;
+      const what = f.status === "measured" ? `${f.value === null ? "—" : Number(f.value.toPrecision(4))} ${f.unit}${f.goal ? ` (goal ${f.goal}, ${f.met ? "met" : f.met === false ? "not met" : "—"})` : ""}` : `not measured: ${f.reason ?? ""}`;
       out.push(`<text x="24" y="${y}" fill="#555">${escapeXml(clip(`${f.name}: ${what}`, 150))}</text>`);
     }
   }
