@@ -12,7 +12,7 @@
  * `/cancel/{id}`; when the abort comes while `/runsync` is still held, its id is not known yet,
  * so that request is left to answer (at most the 1 s wait) and the cancel follows it.
  */
-import type { FunctionRequestInput, LogLine } from "../protocol/wire.ts";
+import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { FunctionResponseSchema } from "../protocol/wire.ts";
 import { decodeBase64 } from "./codec.ts";
 import {
@@ -25,20 +25,18 @@ import {
   type ResponseLike,
 } from "./errors.ts";
 import { isFinalStatus, pause, type EndpointClient, type JobStatus, type RunRequest } from "./transport.ts";
-import { consoleProgress, writeConsoleLine } from "./progress/console.ts";
+import { emitCapturedStdout, emitLog, sourceLabel, type LogHandler } from "./call-logs.ts";
+import { progressHandlerFor } from "./progress/console.ts";
 import type { ProgressHandler } from "./progress/events.ts";
 import { CallProgress } from "./progress/tracker.ts";
+import { chunksOf } from "./stream-chunks.ts";
+
+export { printLog, type LogHandler, type RemoteLogLine } from "./call-logs.ts";
 
 /** How long `/runsync` holds before the call switches to following the job (RunPod's minimum). */
 const RUNSYNC_WAIT_MS = 1000;
 /** Extra time the endpoint's execution limit allows beyond `timeoutMs`, so the worker's own timeout (with traceback) comes first. */
 const ENDPOINT_TIMEOUT_GRACE_MS = 10_000;
-
-export interface RemoteLogLine extends LogLine {
-  /** Set when known: the worker's id, or the function's label. */
-  source: string;
-}
-export type LogHandler = (line: RemoteLogLine) => void;
 
 export interface CallTimings {
   /** Waiting in the endpoint's queue. */
@@ -100,13 +98,6 @@ export interface Outcome extends CallInfo {
   result: string | null | undefined;
 }
 
-/**
- * Prints remote log lines on this process's console as `[function @ worker] line`: stdout
- * lines on stdout, everything else (stderr, logging, the worker's own lines) on stderr.
- */
-export const printLog: LogHandler = (line) => {
-  writeConsoleLine(line.stream === "stdout" ? "stdout" : "stderr", `[${line.source}] ${line.line}`);
-};
 
 /** Abort and timeout for one call, as one internal signal and the error each becomes. */
 class CallControl {
@@ -189,47 +180,7 @@ function runRequest(input: FunctionRequestInput, timeoutMs: number | undefined):
   return { input: { ...input, timeout_ms: timeoutMs }, policy: { executionTimeout: Math.max(5_000, timeoutMs + ENDPOINT_TIMEOUT_GRACE_MS) } };
 }
 
-interface StreamChunk {
-  log?: LogLine;
-  value?: unknown;
-  progress?: unknown;
-}
 
-/** `/stream` entries: `{output: {log}}`, `{output: {value}}`, or an array of those under `output`. */
-function* chunksOf(stream: unknown[]): Generator<StreamChunk> {
-  for (const entry of stream) {
-    const output = entry && typeof entry === "object" && "output" in entry ? (entry as { output: unknown }).output : entry;
-    const items = Array.isArray(output) ? output : [output];
-    for (const item of items) if (item && typeof item === "object") yield item as StreamChunk;
-  }
-}
-
-/**
- * Hands a live log item to the handler one line at a time: the worker sends consecutive lines
- * of one stream as a single item joined by "\n", while a handler (and the console prefix)
- * works per line.
- */
-function emitLog(handler: LogHandler | false | undefined, log: LogLine, source: string): void {
-  if (handler === false) return;
-  const deliver = handler ?? printLog;
-  for (const line of log.line.split("\n")) deliver({ stream: log.stream, line, job_id: log.job_id, source });
-}
-
-function emitCapturedStdout(handler: LogHandler | false | undefined, stdout: string, jobId: string, source: string): void {
-  if (handler === false || !stdout) return;
-  const lines = stdout.endsWith("\n") ? stdout.slice(0, -1).split("\n") : stdout.split("\n");
-  for (const line of lines) (handler ?? printLog)({ stream: "stdout", line, job_id: jobId, source });
-}
-
-function sourceLabel(label: string, workerId: string | undefined): string {
-  return workerId ? `${label} @ ${workerId}` : label;
-}
-
-/** The progress handler of one call: the caller's, none, or the console's status line. */
-function progressHandler(options: CallControlOptions): ProgressHandler | undefined {
-  if (options.onProgress === false) return undefined;
-  return options.onProgress ?? consoleProgress();
-}
 
 /** The final status as an outcome, or the error it stands for. */
 export function settle(status: JobStatus, started: number, timeoutMs: number | undefined): Outcome {
@@ -299,7 +250,7 @@ function stringOr(value: unknown): string | undefined {
 export async function invoke(spec: InvokeSpec): Promise<Outcome> {
   const started = performance.now();
   const control = new CallControl(spec.options);
-  const progress = new CallProgress(progressHandler(spec.options), spec.label, started);
+  const progress = new CallProgress(progressHandlerFor(spec.options.onProgress), spec.label, started);
   try {
     const client = await control.race(spec.endpoint(), () => undefined);
     const request = runRequest(spec.input, spec.options.timeoutMs);
@@ -403,7 +354,7 @@ async function lastOf<R>(generator: AsyncGenerator<unknown, R, undefined>): Prom
 export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, Outcome, undefined> {
   const started = performance.now();
   const control = new CallControl(spec.options);
-  const progress = new CallProgress(progressHandler(spec.options), spec.label, started);
+  const progress = new CallProgress(progressHandlerFor(spec.options.onProgress), spec.label, started);
   let client: EndpointClient | undefined;
   let finished = false;
   try {

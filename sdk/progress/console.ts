@@ -126,6 +126,12 @@ export function consoleProgress(): ProgressHandler | undefined {
   return consolePresenter().track();
 }
 
+/** The progress handler of one call: the caller's, none (false), or the console's status line. */
+export function progressHandlerFor(onProgress: ProgressHandler | false | undefined): ProgressHandler | undefined {
+  if (onProgress === false) return undefined;
+  return onProgress ?? consoleProgress();
+}
+
 /** Writes one line to stdout or stderr without tearing a status line. */
 export function writeConsoleLine(stream: "stdout" | "stderr", text: string): void {
   if (presenter) presenter.write(stream, text);
