@@ -2,8 +2,8 @@
  * Ferry's job handler: one FunctionRequest in, one FunctionResponse out.
  *
  * validate -> prepare (dependencies and models, in parallel) -> execute (the Python engine)
- * -> respond. It is an async generator for the worker runtime: live log lines and generator
- * values are yielded as stream items while the call runs, and the FunctionResponse is its
+ * -> respond. It is an async generator for the worker runtime: progress events, live log lines
+ * and generator values are yielded as stream items while the call runs, and the FunctionResponse is its
  * return value. A failed call keeps its message in `error`, which the runtime lifts to the job's
  * top level so the job reads FAILED. A bad job never makes it throw: every failure of the job
  * becomes a response with `success: false` and an `error_type`.
@@ -102,11 +102,12 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     };
     const onProgress = (progress: WorkerProgress) => stream.push({ progress });
     const run = async (): Promise<HandlerResult> => {
-      onProgress({ phase: "started", worker_id: ctx.workerId });
+      const preparing = hasPreparation(request);
+      if (preparing) onProgress({ phase: "started", worker_id: ctx.workerId });
       const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine, onProgress }, timings);
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
-      onProgress({ phase: "running" });
+      onProgress(preparing ? { phase: "running" } : { phase: "running", worker_id: ctx.workerId });
       const executeStarted = performance.now();
       const outcome = await options.engine.call(engineJob(request), {
         signal: ctx.signal,
@@ -168,9 +169,13 @@ export function mergeLogLines(items: StreamItem[]): StreamItem[] {
 
 type Prepared = { reports: Record<string, unknown> } | { failure: FunctionResponse; reports: Record<string, unknown> };
 
+function hasPreparation(request: FunctionRequest): boolean {
+  return request.dependencies.length + request.system_dependencies.length + request.hf_models_to_cache.length > 0;
+}
+
 async function prepare(request: FunctionRequest, options: FerryHandlerOptions, ctx: PrepareContext, timings: Timings): Promise<Prepared> {
   const reports: Record<string, unknown> = {};
-  if (request.dependencies.length + request.system_dependencies.length + request.hf_models_to_cache.length === 0) return { reports };
+  if (!hasPreparation(request)) return { reports };
   const wantsDeps = request.dependencies.length > 0 || request.system_dependencies.length > 0;
   const wantsModels = request.hf_models_to_cache.length > 0;
   const missing = (what: string, name: string) => {

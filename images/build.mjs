@@ -1,5 +1,6 @@
-// Bundles the worker into dist/handler.mjs (one file, no node_modules needed at run time) and
-// copies the Python runner beside it. Prints the bundle's size and, with --check, its start
+// Bundles the worker into dist/handler.mjs (one file, no node_modules needed at run time),
+// copies the Python runner beside it, and builds the local server's dashboard into
+// dist/dashboard/ (images/build-dashboard.mjs). Prints the bundle's size and, with --check, its start
 // time to "ready" (the Python child answering).
 import { build } from "esbuild";
 import { cpSync, mkdirSync, statSync } from "node:fs";

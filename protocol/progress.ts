@@ -30,7 +30,10 @@ export const WorkerProgressSchema = z.discriminatedUnion("phase", [
     bytes_done: z.number().nonnegative(),
     bytes_total: z.number().nonnegative().nullable(),
   }),
-  /** The Python call began. */
-  z.object({ phase: z.literal("running") }),
+  /**
+   * The Python call began. With `worker_id` when no `started` came before it: a job with
+   * nothing to prepare sends this one item (each stream item is one HTTP post on RunPod).
+   */
+  z.object({ phase: z.literal("running"), worker_id: z.string().max(200).optional() }),
 ]);
 export type WorkerProgress = z.infer<typeof WorkerProgressSchema>;

@@ -3,7 +3,7 @@
  * (queued, waiting for a worker); the worker reports what only it sees (started, installing,
  * downloading, running) as stream items; the SDK adds streaming and the end (done).
  */
-import { WorkerProgressSchema, type WorkerProgress } from "../../protocol/progress.ts";
+import type { WorkerProgress } from "../../protocol/progress.ts";
 import type { CallTimings } from "../call.ts";
 
 export interface ProgressBase {
@@ -36,14 +36,8 @@ export type ProgressPhase =
 export type ProgressEvent = ProgressBase & ProgressPhase;
 export type ProgressHandler = (event: ProgressEvent) => void;
 
-/** A worker's `progress` stream item as an SDK phase; anything malformed is dropped (progress never fails a call). */
-export function phaseFromWorker(item: unknown): ProgressPhase | undefined {
-  const parsed = WorkerProgressSchema.safeParse(item);
-  if (!parsed.success) return undefined;
-  return fromWorker(parsed.data);
-}
-
-function fromWorker(p: WorkerProgress): ProgressPhase {
+/** A worker's `progress` stream item (checked by `WorkerProgressSchema` where it enters) as an SDK phase. */
+export function phaseFromWorker(p: WorkerProgress): ProgressPhase {
   switch (p.phase) {
     case "started":
       return { phase: "started", workerId: p.worker_id };

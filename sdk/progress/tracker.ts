@@ -6,6 +6,7 @@
 import type { CallTimings } from "../call.ts";
 import { CancelledError, RemoteTimeoutError } from "../errors.ts";
 import type { EndpointClient } from "../transport.ts";
+import { WorkerProgressSchema } from "../../protocol/progress.ts";
 import { phaseFromWorker, type ProgressHandler, type ProgressPhase } from "./events.ts";
 
 /** How often `/health` is asked while a job is queued. */
@@ -58,8 +59,11 @@ export class CallProgress {
 
   /** A `progress` stream item from the worker. */
   fromWorker(item: unknown): void {
-    const phase = phaseFromWorker(item);
-    if (!phase) return;
+    const parsed = WorkerProgressSchema.safeParse(item);
+    if (!parsed.success) return;
+    // A job with nothing to prepare says it started and runs in one item.
+    if (parsed.data.phase === "running" && parsed.data.worker_id && !this.started) this.fromWorker({ phase: "started", worker_id: parsed.data.worker_id });
+    const phase = phaseFromWorker(parsed.data);
     if (phase.phase === "started") {
       this.started = true;
       this.takenBy = phase.workerId;

@@ -42,9 +42,9 @@ describe("function jobs", () => {
       { stream: "stderr", line: "two", job_id: "job-live", worker_id: "test-worker" },
       { stream: "log", line: "WARNING x: three", job_id: "job-live", worker_id: "test-worker" },
     ]);
-    // Progress comes before the first line: the worker took the job, then the call began.
+    // Progress comes before the first line: with nothing to prepare, one item says the worker took the job and the call began.
     const firstLog = run.items.findIndex((i) => "log" in i);
-    expect(run.items.slice(0, firstLog)).toEqual([{ progress: { phase: "started", worker_id: "test-worker" } }, { progress: { phase: "running" } }]);
+    expect(run.items.slice(0, firstLog)).toEqual([{ progress: { phase: "running", worker_id: "test-worker" } }]);
   });
 
   it("delivers every live line of a chatty call, in order, merging lines that piled up", async () => {
