@@ -4,7 +4,7 @@
  * the same program with its output piped prints plain timestamped lines without escape codes.
  */
 import { execa } from "execa";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -33,6 +33,8 @@ afterAll(async () => {
 });
 
 const ESC = "\u001b";
+/** util-linux `script` gives the program a pseudo-terminal. */
+const haveScript = existsSync("/usr/bin/script");
 
 describe("console presentation", () => {
   it("piped: plain timestamped phase lines, the log line with its prefix, no escape codes", async () => {
@@ -53,7 +55,7 @@ describe("console presentation", () => {
     expect(run.stderr).not.toMatch(/\[work\] (running|done)/);
   }, 150_000);
 
-  it("in a terminal: a spinner status line while the call runs, erased before the program ends", async () => {
+  it.runIf(haveScript)("in a terminal: a spinner status line while the call runs, erased before the program ends", async () => {
     // `script` runs the command through a shell; every part of it is a fixed path of this repo.
     // Its pseudo-terminal has no size when `script` has no terminal itself: give it one.
     const run = await execa("script", ["-qfec", `stty cols 100 rows 30; ${TSX} ${FIXTURE}`, "/dev/null"], { env: fixtureEnv(), reject: false, timeout: 120_000 });
