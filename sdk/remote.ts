@@ -14,6 +14,7 @@ import { readFileSync } from "node:fs";
 import { basename, dirname, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
+import { aptPackageProblem, pipRequirementProblem, ruleOptionsFromEnv } from "../protocol/request-rules.ts";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { makeRemoteClass, type RemoteClass } from "./cls.ts";
 import { ConfigError } from "./errors.ts";
@@ -42,11 +43,22 @@ export interface RemoteOptions {
   modules?: string[] | Record<string, string>;
 }
 
-const APT_NAME = /^[a-z0-9][a-z0-9+.-]*(?:[=:][A-Za-z0-9+.:~_-]+)?$/;
+/** Each entry by the shared request rules, so the SDK refuses before sending what the worker would refuse. */
+const ruledList = (check: (entry: string) => string | undefined) =>
+  z
+    .array(z.string())
+    .superRefine((entries, ctx) => {
+      entries.forEach((entry, i) => {
+        const reason = check(entry);
+        if (reason) ctx.addIssue({ code: "custom", path: [i], message: `${JSON.stringify(entry)} ${reason}` });
+      });
+    })
+    .transform((entries) => entries.map((entry) => entry.trim()))
+    .default([]);
 
 const RemoteOptionsSchema = z.object({
-  dependencies: z.array(z.string().trim().min(1)).default([]),
-  systemDependencies: z.array(z.string().regex(APT_NAME, "must be an apt package name (optionally =version)")).default([]),
+  dependencies: ruledList((entry) => pipRequirementProblem(entry, ruleOptionsFromEnv())),
+  systemDependencies: ruledList(aptPackageProblem),
   hfModels: z.array(z.string().regex(/^[A-Za-z0-9][\w.-]*(\/[\w.-]+)?(@[\w./-]+)?$/, "must be a Hugging Face repo id like org/name")).default([]),
   hfAllowPatterns: z.array(z.string().min(1)).default([]),
   hfIgnorePatterns: z.array(z.string().min(1)).default([]),

@@ -9,6 +9,7 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
+import { envProblems } from "../protocol/request-rules.ts";
 import { ConfigError } from "./errors.ts";
 import { didYouMean, parseOptions } from "./options.ts";
 import { VERSION } from "./version.ts";
@@ -64,7 +65,6 @@ export const DEFAULT_GPU_IMAGE = `ferry/worker:${VERSION}`;
 export const DEFAULT_CPU_IMAGE = `ferry/worker-cpu:${VERSION}`;
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
-const ENV_KEY = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 const commonShape = {
   /** Endpoint name; also the key in `.ferry/resources.json`. */
@@ -79,8 +79,7 @@ const commonShape = {
   env: z
     .record(z.string(), z.string())
     .superRefine((env, ctx) => {
-      for (const key of Object.keys(env))
-        if (!ENV_KEY.test(key)) ctx.addIssue({ code: "custom", path: [key], message: `"${key}" is not a valid environment variable name` });
+      for (const problem of envProblems(env)) ctx.addIssue({ code: "custom", path: [problem.where.slice("env.".length)], message: problem.reason });
     })
     .default({}),
   locations: z.array(z.string().min(1)).optional(),

@@ -10,6 +10,7 @@
  * outright: it is either a mistake or an attempt to smuggle options to pip or apt.
  */
 import { z } from "zod";
+import { parseAptEntry, pipRequirementProblem, ruleOptionsFromEnv, type AptPackage, type RequestRuleOptions } from "../../protocol/request-rules.ts";
 import { DependencySpecError, type SpecProblem } from "./errors.ts";
 
 export interface ParsedRequirement {
@@ -31,13 +32,8 @@ export interface ParsedRequirement {
   normalized: string;
 }
 
-export interface ParsedAptPackage {
+export interface ParsedAptPackage extends AptPackage {
   raw: string;
-  name: string;
-  /** Exact version after `=`, when pinned. */
-  version?: string;
-  /** `name` or `name=version`: what apt-get receives. */
-  normalized: string;
 }
 
 export interface ParsedDependencies {
@@ -67,11 +63,7 @@ export class SpecRejection extends Error {
   override readonly name = "SpecRejection";
 }
 
-const MAX_ENTRY_LENGTH = 1000;
 const MAX_ENTRIES = 500;
-/** Characters that only mean something to a shell; never part of a requirement we accept. */
-const SHELL_METACHARACTERS = /[`$|&\\{}^]/;
-const CONTROL = /[\u0000-\u001f\u007f]/;
 const NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?/;
 const NAME_FULL = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 const VERSION_OPERATOR = /^(===|~=|==|!=|<=|>=|<|>)/;
@@ -118,25 +110,15 @@ function fail(reason: string): never {
   throw new SpecRejection(reason);
 }
 
-/** Parses one pip requirement; throws SpecRejection with the reason. */
-export function parseRequirement(input: unknown): ParsedRequirement {
-  if (typeof input !== "string") fail(`must be a string, got ${input === null ? "null" : typeof input}`);
-  const raw = input.trim();
-  if (raw.length === 0) fail("is empty");
-  if (raw.length > MAX_ENTRY_LENGTH) fail(`is longer than ${MAX_ENTRY_LENGTH} characters`);
-  if (CONTROL.test(raw)) fail("contains a control character or line break");
-  if (raw.startsWith("-")) fail("begins with '-': installer options (-e, -r, --index-url, ...) are not accepted, only requirements");
-  const option = /(?:^|\s)(--?[A-Za-z][^\s]*)/.exec(outsideQuotes(raw));
-  if (option) fail(`contains the option '${option[1]}': installer options are not accepted, only a requirement`);
-  const meta = SHELL_METACHARACTERS.exec(raw);
-  if (meta) fail(`contains the shell metacharacter '${meta[0]}'`);
+/**
+ * Parses one pip requirement; throws SpecRejection with the reason. The shared request rules
+ * run first, so the SDK and the worker refuse the same entries with the same words.
+ */
+export function parseRequirement(input: unknown, options: RequestRuleOptions = ruleOptionsFromEnv()): ParsedRequirement {
+  const problem = pipRequirementProblem(input, options);
+  if (problem) fail(problem);
+  const raw = (input as string).trim();
   if ((outsideQuotes(raw).match(/;/g) ?? []).length > 1) fail("contains more than one ';' (only one environment marker is allowed)");
-
-  const scheme = URL_SCHEME.exec(raw);
-  if (scheme && raw.slice(scheme[0].length).startsWith("//")) {
-    const url = checkUrl(raw.split(/\s/)[0] ?? raw);
-    fail(`is a bare URL; name the package: 'name @ ${url}'`);
-  }
 
   const nameMatch = NAME.exec(raw);
   if (!nameMatch) fail("is not a PEP 508 requirement (expected a package name first; local paths are not accepted)");
@@ -331,35 +313,18 @@ function parseMarker(text: string): string {
   return out;
 }
 
-const APT_NAME = /^[a-z0-9][a-z0-9+.-]*$/;
-const APT_VERSION = /^[A-Za-z0-9][A-Za-z0-9.+~:-]*$/;
-
-/** Parses one apt package (`name` or `name=version`); throws SpecRejection with the reason. */
+/** Parses one apt package by Debian's syntax (the shared request rules); throws SpecRejection with the reason. */
 export function parseAptPackage(input: unknown): ParsedAptPackage {
-  if (typeof input !== "string") fail(`must be a string, got ${input === null ? "null" : typeof input}`);
-  const raw = input.trim();
-  if (raw.length === 0) fail("is empty");
-  if (raw.length > 200) fail("is longer than 200 characters");
-  if (CONTROL.test(raw)) fail("contains a control character or line break");
-  if (raw.startsWith("-")) fail("begins with '-': apt options (-o, --allow-..., ...) are not accepted, only package names");
-  if (/\s/.test(raw)) fail("contains whitespace: give one package per entry, without options");
-  const meta = /[`$|&;<>\\{}()'"*?!^]/.exec(raw);
-  if (meta) fail(`contains the shell metacharacter '${meta[0]}'`);
-  const eq = raw.indexOf("=");
-  const name = eq < 0 ? raw : raw.slice(0, eq);
-  const version = eq < 0 ? undefined : raw.slice(eq + 1);
-  if (!APT_NAME.test(name)) {
-    fail("is not a Debian package name (lowercase letters, digits, '+', '.', '-', starting with a letter or digit)");
-  }
-  if (version !== undefined && !APT_VERSION.test(version)) fail(`has an invalid version '${version}' after '='`);
-  return { raw, name, ...(version !== undefined ? { version } : {}), normalized: version !== undefined ? `${name}=${version}` : name };
+  const parsed = parseAptEntry(input);
+  if (typeof parsed === "string") fail(parsed);
+  return { raw: (input as string).trim(), ...parsed };
 }
 
 /**
  * Validates a call's dependency lists. Synchronous; throws DependencySpecError naming every
  * refused entry. Duplicates (after normalization) are dropped.
  */
-export function parseDependencyRequest(request: DependencyRequestInput): ParsedDependencies {
+export function parseDependencyRequest(request: DependencyRequestInput, options: RequestRuleOptions = ruleOptionsFromEnv()): ParsedDependencies {
   const parsed = DependencyRequestSchema.safeParse(request);
   if (!parsed.success) {
     const first = parsed.error.issues[0];
@@ -377,7 +342,7 @@ export function parseDependencyRequest(request: DependencyRequestInput): ParsedD
   const seenPython = new Set<string>();
   dependencies.slice(0, MAX_ENTRIES).forEach((entry, i) => {
     try {
-      const req = parseRequirement(entry);
+      const req = parseRequirement(entry, options);
       if (!seenPython.has(req.normalized)) {
         seenPython.add(req.normalized);
         python.push(req);

@@ -8,6 +8,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { envEntryProblem } from "../../protocol/request-rules.ts";
 
 export const GPU_POOL_IDS = [
   "ADA_24",
@@ -27,7 +28,11 @@ export const CPU_FLAVOURS = ["cpu3g", "cpu3c", "cpu5c"].flatMap((family) =>
   (family === "cpu3g" ? ["1-4", "2-8", "4-16", "8-32"] : ["1-2", "2-4", "4-8", "8-16"]).map((size) => `${family}-${size}`),
 );
 
-const EnvEntrySchema = z.object({ key: z.string().min(1), value: z.string() });
+/** By the shared request rules: a NUL in a value would make every start of the endpoint's workers fail. */
+const EnvEntrySchema = z.object({ key: z.string().min(1), value: z.string() }).superRefine((entry, ctx) => {
+  const reason = envEntryProblem(entry.key, entry.value);
+  if (reason) ctx.addIssue({ code: "custom", path: ["value"], message: reason });
+});
 
 export const TemplateInputSchema = z
   .object({

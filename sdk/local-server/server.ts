@@ -16,6 +16,7 @@ import { Dashboard } from "./dashboard/routes.ts";
 import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from "./endpoint-api.ts";
 import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
 import { GraphQLApi } from "./graphql.ts";
+import { hostEnvironmentForWorkers } from "./host-environment.ts";
 import { HttpError, isAuthorized, sendError, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
 import { WebhookSender } from "./webhooks.ts";
@@ -42,7 +43,10 @@ export const LocalServerOptionsSchema = z.object({
   workerCommand: z.array(z.string().min(1)).min(1).optional(),
   /** Working directory of worker processes (default: the server's). */
   cwd: z.string().optional(),
-  /** Environment workers start from (default `process.env`); RunPod identity variables are replaced. */
+  /**
+   * Environment workers start from, as given; RunPod identity variables are replaced. Default:
+   * the allow-listed part of `process.env` (host-environment.ts), so a shell's secrets stay out.
+   */
   env: z.record(z.string(), z.string().optional()).optional(),
   logger: z.custom<Logger>((v) => typeof v === "object" && v !== null).optional(),
   onWorkerOutput: z.custom<(line: WorkerOutputLine) => void>((v) => typeof v === "function").optional(),
@@ -128,7 +132,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     workerApiKey,
     pingIntervalMs,
     cwd,
-    baseEnv: (options.env as NodeJS.ProcessEnv | undefined) ?? process.env,
+    baseEnv: (options.env as NodeJS.ProcessEnv | undefined) ?? hostEnvironmentForWorkers(process.env),
     outputLines: options.workerOutputLines,
     onOutput:
       options.onWorkerOutput ??

@@ -16,6 +16,7 @@ import { hostname } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { Logger } from "../../protocol/logger.ts";
+import { envProblems } from "../../protocol/request-rules.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
 import type { JobStore } from "./job-store.ts";
 import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";
@@ -371,16 +372,28 @@ export class WorkerManager {
     mkdirSync(join(this.options.stateDir, "endpoints", endpoint.id), { recursive: true });
     const [command, ...args] = this.options.workerCommand;
     if (!command) throw new Error("workerCommand is empty");
+    // An endpoint saved before the request rules existed can hold a value no process can
+    // receive: its start fails like any other failed start (logged, retried with backoff).
+    const refused = envProblems(Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value])))[0];
+    let child: ChildProcess;
+    try {
+      if (refused) throw new Error(`its ${refused.where} is refused: ${refused.reason}`);
+      child = spawn(command, args, {
+        cwd: this.options.cwd,
+        env: this.workerEnv(endpoint, podId),
+        stdio: ["ignore", "pipe", "pipe"],
+        // Its own process group, shared with its Python child: one kill reaches both.
+        detached: GROUPS,
+      });
+    } catch (err) {
+      this.options.logger.error({ endpointId: endpoint.id, worker: name, err: (err as Error).message }, "worker could not start");
+      this.noteStartFailure(endpoint.id);
+      this.schedule(endpoint.id);
+      return;
+    }
     this.options.sessions.register(podId, endpoint.id, name);
     activeManagers.add(this);
     installProcessHooks();
-    const child = spawn(command, args, {
-      cwd: this.options.cwd,
-      env: this.workerEnv(endpoint, podId),
-      stdio: ["ignore", "pipe", "pipe"],
-      // Its own process group, shared with its Python child: one kill reaches both.
-      detached: GROUPS,
-    });
     let resolveExit!: () => void;
     const worker: ManagedWorker = {
       podId,

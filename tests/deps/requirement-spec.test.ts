@@ -36,7 +36,7 @@ describe("parseRequirement", () => {
     ["pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= '3'", 'pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= "3"'],
     ["  spaced  ", "spaced"],
   ])("%s -> %s", (input, normalized) => {
-    expect(parseRequirement(input).normalized).toBe(normalized);
+    expect(parseRequirement(input, { allowDirectReferences: true }).normalized).toBe(normalized);
   });
 
   it("keeps the parts apart", () => {
@@ -64,7 +64,7 @@ describe("parseRequirement", () => {
     ["numpy > /etc/passwd", /invalid version '\/etc\/passwd'/],
     ["numpy\nrequests", /control character or line break/],
     ["pkg @ http://example.com/pkg.whl", /http:\/\/ URL; only https:\/\/ and file:\/\//],
-    ["http://example.com/pkg.whl", /http:\/\/ URL/],
+    ["http://example.com/pkg.whl", /bare URL; name the package: 'name @ http:\/\/example.com\/pkg.whl'/],
     ["https://example.com/pkg-1.0-py3-none-any.whl", /bare URL; name the package/],
     ["pkg @ git+https://github.com/x/y", /git\+https:\/\/ URL/],
     ["pkg @ ftp://x/y", /ftp:\/\/ URL/],
@@ -79,8 +79,14 @@ describe("parseRequirement", () => {
     ["pkg; (python_version > '3'", /unbalanced '\('/],
   ];
   it.each(bad)("rejects %j (%s)", (input, reason) => {
-    expect(() => parseRequirement(input)).toThrow(SpecRejection);
-    expect(() => parseRequirement(input)).toThrow(reason);
+    expect(() => parseRequirement(input, { allowDirectReferences: true })).toThrow(SpecRejection);
+    expect(() => parseRequirement(input, { allowDirectReferences: true })).toThrow(reason);
+  });
+
+  it("refuses direct references unless the setting allows them", () => {
+    expect(() => parseRequirement("x @ https://169.254.169.254/latest/meta-data")).toThrow(/direct reference/);
+    expect(() => parseRequirement("x @ file:///etc/passwd", { allowDirectReferences: false })).toThrow(/FERRY_ALLOW_DIRECT_REFERENCES=1/);
+    expect(parseRequirement("x @ file:///tmp/x-1.0-py3-none-any.whl", { allowDirectReferences: true }).url).toBe("file:///tmp/x-1.0-py3-none-any.whl");
   });
 
   it("rejects non-strings", () => {
@@ -97,6 +103,8 @@ describe("parseAptPackage", () => {
     ["libstdc++6=12.2.0-14", "libstdc++6=12.2.0-14"],
     ["python3.11-dev", "python3.11-dev"],
     ["ffmpeg=7:5.1.6-0+deb12u1", "ffmpeg=7:5.1.6-0+deb12u1"],
+    ["libgl1:amd64", "libgl1:amd64"],
+    ["curl/bookworm-backports", "curl/bookworm-backports"],
   ])("%s", (input, normalized) => {
     expect(parseAptPackage(input).normalized).toBe(normalized);
   });
@@ -112,7 +120,11 @@ describe("parseAptPackage", () => {
     ["$(id)", /metacharacter '\$'/],
     ["`id`", /metacharacter '`'/],
     ["Hello", /not a Debian package name/],
-    ["hello:amd64", /not a Debian package name/],
+    ["hello:AMD64", /invalid architecture 'AMD64'/],
+    ["python3-msgpack-", /reads as "remove this package"/],
+    ["pkg+", /ends with '\+'/],
+    ["ffmpeg=7:6.1_1", /invalid version '7:6.1_1'/],
+    ["x", /not a Debian package name/],
     ["hello=", /invalid version ''/],
     ["hello=-1", /invalid version '-1'/],
     ["./local.deb", /not a Debian package name/],
