@@ -5,7 +5,8 @@
  */
 
 export function fillTemplate(template: string, workerId: string, idValue: string): string {
-  return template.split("$RUNPOD_POD_ID").join(workerId).split("$ID").join(idValue);
+  // Ids are path segments: a job id holding `../` or `?` must not change which URL is called.
+  return template.split("$RUNPOD_POD_ID").join(encodeURIComponent(workerId)).split("$ID").join(encodeURIComponent(idValue));
 }
 
 export function withQuery(url: string, params: Record<string, string | number>): string {

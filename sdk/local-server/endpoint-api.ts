@@ -18,6 +18,7 @@ import {
 import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, onClientGone, parseJsonBody, queryNumber, readBody, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore } from "./job-store.ts";
+import { refuseDeepInput } from "./request-guard.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
 export const CLIENT_ROUTES = ["run", "runsync", "status", "status-sync", "stream", "cancel", "retry", "purge-queue", "health"] as const;
@@ -85,6 +86,7 @@ export class EndpointApi {
           throw err;
         }
         const body = validate(RunRequestSchema, parseJsonBody(raw), `/${route} body`);
+        refuseDeepInput(body.input);
         const job = store.submit(endpointId, body.input, {
           webhook: body.webhook ?? body.webhookV2,
           mode: route,

@@ -10,6 +10,7 @@ import type { Logger } from "../../protocol/logger.ts";
 import { EndpointInputError, endpointDefaults, type EndpointConfig, type EndpointRegistry } from "./endpoint-registry.ts";
 import { GraphQLSyntaxError, parseOperation, type GqlField, type GqlValue } from "./graphql-parse.ts";
 import { HttpError, MiB, parseJsonBody, readBody, sendJson, validate } from "./http-util.ts";
+import { refuseDeepDocument } from "./request-guard.ts";
 
 const GraphQLRequestSchema = z.object({
   query: z.string().min(1),
@@ -89,6 +90,7 @@ export class GraphQLApi {
     if (req.method !== "POST") throw new HttpError(405, "POST /graphql only");
     const body = parseJsonBody(await readBody(req, 1 * MiB, "/graphql"));
     const request = validate(GraphQLRequestSchema, body, "GraphQL request");
+    refuseDeepDocument(request.query);
     sendJson(res, 200, this.execute(request.query, request.variables ?? {}, request.operationName ?? undefined));
   }
 

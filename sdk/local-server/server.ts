@@ -17,6 +17,7 @@ import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from ".
 import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
 import { GraphQLApi } from "./graphql.ts";
 import { hostEnvironmentForWorkers } from "./host-environment.ts";
+import { decodePathSegments, keyProblemForBind, RequestGuard, requireJsonBody } from "./request-guard.ts";
 import { HttpError, isAuthorized, sendError, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
 import { WebhookSender } from "./webhooks.ts";
@@ -58,6 +59,8 @@ export const LocalServerOptionsSchema = z.object({
   pingIntervalMs: ms.optional(),
   /** A worker holding jobs that has not called in for this long is lost (default 30 s). */
   pingTimeoutMs: ms.optional(),
+  /** A held job missing from this many consecutive pings of its worker, over at least graceMs, fails (defaults 3 and 10 s). */
+  pingReconcile: z.object({ misses: z.number().int().positive().optional(), graceMs: ms.optional() }).optional(),
   /** How long job-take and job-stop are held when there is nothing to answer (default 30 s). */
   longPollMs: ms.optional(),
   /** Longest hold of `/stream` without new chunks (default 2.5 s). */
@@ -67,6 +70,12 @@ export const LocalServerOptionsSchema = z.object({
   /** How long a stopped worker may finish its jobs before it is killed (default 10 s). */
   workerStopGraceMs: ms.optional(),
   workerOutputLines: z.number().int().positive().optional(),
+  /** Names besides loopback and the bound address that requests may carry in `Host` / `Origin`. */
+  allowedHosts: z.array(z.string().min(1)).optional(),
+  /** A request must arrive whole (headers and body) within this time, else 408 (default 30 s). */
+  requestReadTimeoutMs: z.number().int().positive().optional(),
+  /** Open connections at most; more are closed at once (default 1,000). */
+  maxConnections: z.number().int().positive().optional(),
 });
 export type LocalServerOptions = z.input<typeof LocalServerOptionsSchema>;
 
@@ -98,6 +107,9 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   const cwd = resolve(options.cwd ?? process.cwd());
   const stateDir = resolve(cwd, options.stateDir ?? ".ferry");
   const pingIntervalMs = options.pingIntervalMs ?? 2000;
+  const keyProblem = keyProblemForBind(host, options.apiKey);
+  if (keyProblem) throw new Error(keyProblem);
+  const guard = new RequestGuard({ host, allowedHosts: options.allowedHosts });
   const apiKeys = options.apiKey ? [options.apiKey] : [];
   // Workers always get a key: RunPod workers only ping when RUNPOD_AI_API_KEY is set.
   const workerApiKey = options.apiKey ?? `local-${randomBytes(16).toString("hex")}`;
@@ -149,6 +161,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     logger,
     longPollMs: options.longPollMs ?? 30_000,
     onStopPod: (podId) => manager.stopWorker(podId, "the worker asked to be refreshed (refresh_worker)"),
+    reconcile: options.pingReconcile,
   });
   const graphql = new GraphQLApi({ registry, logger });
   const dashboard = new Dashboard({
@@ -160,32 +173,42 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   });
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    guard.checkSource(req);
     const url = new URL(req.url ?? "/", "http://local");
-    const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+    const parts = decodePathSegments(url.pathname);
     if (dashboard.isPageRequest(req, parts)) return dashboard.page(res, parts);
     if (parts.length === 0) {
       return sendJson(res, 200, { server: "ferry-local-runpod", version: LOCAL_SERVER_VERSION, pid: process.pid, endpointBaseUrl: `${baseUrl}/v2`, graphqlUrl: `${baseUrl}/graphql` });
     }
     if (!isAuthorized(req, apiKeys)) throw new HttpError(401, "missing or wrong API key: send Authorization: Bearer <key>");
-    if (parts.length === 1 && parts[0] === "graphql") return graphql.handle(req, res);
+    if (parts.length === 1 && parts[0] === "graphql") {
+      requireJsonBody(req);
+      return graphql.handle(req, res);
+    }
     if (dashboard.isApiRequest(parts)) return dashboard.api(req, res, parts);
     if (parts[0] === "v2" && parts.length >= 3) {
       const [, endpointId, action, ...rest] = parts as [string, string, string, ...string[]];
-      if ((CLIENT_ROUTES as readonly string[]).includes(action)) return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
+      if ((CLIENT_ROUTES as readonly string[]).includes(action)) {
+        requireJsonBody(req);
+        return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
+      }
       if ((WORKER_ROUTES as readonly string[]).includes(action)) return workerApi.handle(req, res, url, endpointId, action as WorkerRoute, rest);
     }
     throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
   };
 
-  const server = createServer((req, res) => {
+  const requestReadTimeoutMs = options.requestReadTimeoutMs ?? 30_000;
+  // A request still arriving after requestReadTimeoutMs is answered 408 and closed (checked at
+  // least once a second). An answer held open afterwards (a long poll, runsync) is not limited.
+  const server = createServer({ requestTimeout: requestReadTimeoutMs, headersTimeout: requestReadTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestReadTimeoutMs) }, (req, res) => {
     route(req, res).catch((err: unknown) => {
       if (!(err instanceof HttpError)) logger.error({ err, url: req.url }, "request failed");
       sendError(res, err);
     });
   });
-  // Long polls and runsync hold requests for minutes; keep-alive sockets idle between polls.
-  server.requestTimeout = 0;
+  // Keep-alive sockets idle between long polls.
   server.keepAliveTimeout = 65_000;
+  server.maxConnections = options.maxConnections ?? 1000;
 
   await new Promise<void>((resolvePromise, reject) => {
     server.once("error", reject);

@@ -11,6 +11,7 @@ import { STREAM_CHUNK_LIMIT_BYTES } from "../../protocol/runpod-jobs.ts";
 import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, MiB, onClientGone, queryNumber, readBody, sendEmpty, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore, WorkerResult } from "./job-store.ts";
+import { PingReconciler } from "./ping-reconciler.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
 export const WORKER_ROUTES = ["job-take", "job-take-batch", "job-done", "job-stream", "ping", "job-stop"] as const;
@@ -47,10 +48,16 @@ export interface WorkerApiOptions {
   longPollMs: number;
   /** A worker's job-done asked for its pod to stop (`refresh_worker`). */
   onStopPod?: (podId: string) => void;
+  /** When a held job missing from a worker's pings is failed (ping-reconciler.ts). */
+  reconcile?: { misses?: number; graceMs?: number };
 }
 
 export class WorkerApi {
-  constructor(private readonly options: WorkerApiOptions) {}
+  private readonly reconciler: PingReconciler;
+
+  constructor(private readonly options: WorkerApiOptions) {
+    this.reconciler = new PingReconciler({ store: options.store, logger: options.logger, ...options.reconcile });
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, endpointId: string, route: WorkerRoute, rest: string[]): Promise<void> {
     const podId = validate(IdSchema, rest[0], "worker id in the URL");
@@ -78,7 +85,8 @@ export class WorkerApi {
       }
       case "ping": {
         this.requireMethod(req, "GET");
-        validate(PingQuerySchema, Object.fromEntries(url.searchParams), "ping query");
+        const query = validate(PingQuerySchema, Object.fromEntries(url.searchParams), "ping query");
+        this.reconciler.onPing(endpointId, podId, query.job_id ? query.job_id.split(",").filter(Boolean) : []);
         return sendJson(res, 200, {});
       }
       case "job-stop": {

@@ -105,7 +105,7 @@ async function workerRefusal(row: Row): Promise<string | undefined> {
   const { response } = await runJob(handler, { function_name: "f", function_code: "def f():\n    return 1", serialization_format: "json", ...lists });
   expect(runLoggedSubprocess, "subprocesses started").not.toHaveBeenCalled();
   expect(response.error_type).toBe("InvalidRequest");
-  return response.error;
+  return response.error ?? undefined;
 }
 
 describe("one table of request rules, both sides", () => {
