@@ -92,6 +92,38 @@ export type EngineJob = Pick<
   Partial<Pick<FunctionRequest, "code_file">>;
 
 const STDERR_TAIL_LINES = 30;
+/** After the child exits, how long its pipes may still deliver what it wrote. */
+const EXIT_DRAIN_MS = 1_000;
+/** Process groups exist on POSIX only. */
+const GROUPS = process.platform !== "win32";
+
+/**
+ * Groups of children still alive. Being their own groups, they would outlive a worker that
+ * exits without stopping them; on exit, they go too (a killed worker closes the child's pipe,
+ * and the runner then ends its group itself).
+ */
+const liveGroups = new Set<number>();
+let exitHookInstalled = false;
+
+function trackGroup(pid: number | undefined): void {
+  if (!GROUPS || pid === undefined) return;
+  liveGroups.add(pid);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const group of liveGroups) {
+      try {
+        process.kill(-group, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }
+  });
+}
+
+function untrackGroup(pid: number | undefined): void {
+  if (pid !== undefined) liveGroups.delete(pid);
+}
 const RPC_TIMEOUT_MS = 30_000;
 
 interface PendingCall {
@@ -152,6 +184,18 @@ class Child {
     if (!this.alive) return;
     // A write to a child that just died fails with EPIPE; its calls are answered by the exit path.
     this.input.write(encodeFrame(frame), () => undefined);
+  }
+
+  /** SIGKILL to the child's whole process group (where there are groups), so nothing it started stays. */
+  kill(): void {
+    const pid = this.process.pid;
+    if (pid === undefined) return;
+    try {
+      if (GROUPS) process.kill(-pid, "SIGKILL");
+      else this.process.kill("SIGKILL");
+    } catch {
+      // The group is already gone.
+    }
   }
 
   rememberStderr(line: string): void {
@@ -228,12 +272,16 @@ export class PythonEngine extends EventEmitter {
     const proc = spawn(this.python, ["-u", this.runnerPath], {
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
       env: { ...this.env, PYTHONUNBUFFERED: "1", FERRY_IN_FD: "3", FERRY_OUT_FD: "4" },
+      // Its own process group: a kill reaches whatever user code started (`sleep 60 &`, a
+      // daemon), and the runner takes that group down when the worker's pipe closes.
+      detached: GROUPS,
     });
     const child = new Child(proc);
+    trackGroup(proc.pid);
     const decoder = new FrameDecoder();
     const startTimer = setTimeout(() => {
       child.setFailed(new Error(`the Python runner did not start within ${this.startTimeoutMs} ms`));
-      proc.kill("SIGKILL");
+      child.kill();
     }, this.startTimeoutMs);
     child.ready.then(
       () => clearTimeout(startTimer),
@@ -247,7 +295,7 @@ export class PythonEngine extends EventEmitter {
       } catch (error) {
         this.logger.error({ err: error }, "unreadable frame from the Python child; restarting it");
         child.killedByWorker = true;
-        proc.kill("SIGKILL");
+        child.kill();
         return;
       }
       try {
@@ -257,7 +305,7 @@ export class PythonEngine extends EventEmitter {
         // worker: the child is replaced like after an unreadable frame, and its calls answered.
         this.logger.error({ err: (error as Error).message }, "a frame from the Python child could not be handled; restarting it");
         child.killedByWorker = true;
-        proc.kill("SIGKILL");
+        child.kill();
       }
     });
     forEachLine(proc.stdout, (line) => this.logger.info({ stream: "python-stdout" }, line));
@@ -274,7 +322,27 @@ export class PythonEngine extends EventEmitter {
       this.logger.error({ err: error, python: this.python }, "could not start the Python child");
       child.setFailed(new Error(`could not start ${this.python}: ${error.message}`));
     });
-    proc.on("close", (code, signal) => this.onChildExit(child, code, signal));
+    // The child is dead when it exits, not when its pipes close: a process it started may hold
+    // them open for as long as it likes. Its group is killed at once, the pipes get a moment to
+    // deliver what the child wrote before it exited, and then its calls are answered.
+    let answered = false;
+    const answer = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (answered) return;
+      answered = true;
+      clearTimeout(drainTimer);
+      this.onChildExit(child, code, signal);
+    };
+    let drainTimer: NodeJS.Timeout | undefined;
+    proc.on("exit", (code, signal) => {
+      untrackGroup(proc.pid);
+      child.kill();
+      drainTimer = setTimeout(() => {
+        for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) stream?.destroy();
+        answer(code, signal);
+      }, EXIT_DRAIN_MS);
+      drainTimer.unref();
+    });
+    proc.on("close", (code, signal) => answer(code, signal));
     return child;
   }
 
@@ -407,7 +475,7 @@ export class PythonEngine extends EventEmitter {
         if (!child.calls.has(id) || !child.alive) return;
         this.logger.warn({ callId: id, graceMs: this.cancelGraceMs }, "call did not stop after its interrupt; replacing the Python child");
         child.killedByWorker = true;
-        child.process.kill("SIGKILL");
+        child.kill();
       }, this.cancelGraceMs),
     );
   }
@@ -462,7 +530,7 @@ export class PythonEngine extends EventEmitter {
     if (!child?.alive) return;
     this.logger.warn({ reason }, "restarting the Python child");
     child.killedByWorker = true;
-    child.process.kill("SIGKILL");
+    child.kill();
   }
 
   /** Stops the child: closes its input so it exits on its own, then kills it if it lingers. */
@@ -470,9 +538,9 @@ export class PythonEngine extends EventEmitter {
     this.stopping = true;
     const child = this.child;
     if (!child?.alive) return;
-    const exited = new Promise<void>((resolve) => child.process.once("close", () => resolve()));
+    const exited = new Promise<void>((resolve) => child.process.once("exit", () => resolve()));
     child.input.end();
-    const timer = setTimeout(() => child.process.kill("SIGKILL"), timeoutMs);
+    const timer = setTimeout(() => child.kill(), timeoutMs);
     await exited;
     clearTimeout(timer);
   }

@@ -110,6 +110,18 @@ def reader_thread(loop, dispatch):
             sys.__stderr__.flush()
             os._exit(70)
         loop.call_soon_threadsafe(dispatch, frame)
+    end_of_input(loop)
+
+
+def end_of_input(loop):
+    """The worker closed the pipe: it stopped, or it died. No more calls will come.
+
+    When this process leads its own process group (the worker starts it that way), everything
+    user code started in it goes too, this process included, even if a call blocks the event
+    loop: a daemon left behind would otherwise outlive its worker.
+    """
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
     loop.call_soon_threadsafe(loop.stop)
 
 
