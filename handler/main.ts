@@ -12,6 +12,7 @@ import { PythonEngine } from "./engine/python-engine.ts";
 import { createWorkerHandler } from "./worker-handler.ts";
 import { runnerPython } from "./python-interpreter.ts";
 import { startWorker, WORKER_VERSION } from "./worker/start-worker.ts";
+import { watchParentPipe } from "./worker/parent-pipe.ts";
 import { resolvePythonTarget } from "./deps/index.ts";
 import { hubCacheDir } from "./hf/index.ts";
 import { discoverGpus } from "./gpu.ts";
@@ -47,6 +48,9 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  // Started by a local server that has since died: in-flight results have nowhere to go, so
+  // the worker exits now (the exit hooks take its Python child's group with it).
+  watchParentPipe(process.env, logger, () => process.exit(1));
   const handler = createWorkerHandler({
     engine,
     target,

@@ -160,6 +160,7 @@ function detachWorker(child: ChildProcess): void {
   child.unref();
   (child.stdout as { unref?: () => void } | null)?.unref?.();
   (child.stderr as { unref?: () => void } | null)?.unref?.();
+  (child.stdio[3] as { unref?: () => void } | null)?.unref?.();
 }
 
 export class WorkerManager {
@@ -361,6 +362,7 @@ export class WorkerManager {
       RUNPOD_PING_INTERVAL: String(this.options.pingIntervalMs),
       RUNPOD_POD_HOSTNAME: hostname(),
       FERRY_VENV: join(endpointDir, "venv"),
+      FERRY_PARENT_PIPE_FD: "3",
     };
   }
 
@@ -381,7 +383,8 @@ export class WorkerManager {
       child = spawn(command, args, {
         cwd: this.options.cwd,
         env: this.workerEnv(endpoint, podId),
-        stdio: ["ignore", "pipe", "pipe"],
+        // fd 3: a pipe only this process writes to (never does): the worker exits when it closes.
+        stdio: ["ignore", "pipe", "pipe", "pipe"],
         // Its own process group, shared with its Python child: one kill reaches both.
         detached: GROUPS,
       });
