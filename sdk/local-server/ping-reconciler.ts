@@ -8,6 +8,7 @@
  * arrived), and a worker parsing a large job may not list it yet: a job is failed only once it
  * has been missing from `misses` pings in a row over at least `graceMs`.
  */
+import { ErrorType } from "../../protocol/error-types.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import type { JobStore } from "./job-store.ts";
 
@@ -50,7 +51,7 @@ export class PingReconciler {
       miss.count++;
       if (miss.count >= (this.options.misses ?? 3) && now - miss.since >= (this.options.graceMs ?? 10_000)) {
         const error = JSON.stringify({
-          error_type: "WorkerProcessDied",
+          error_type: ErrorType.WorkerProcessDied,
           error_message: `worker ${podId} no longer reports this job in its pings (missing from ${miss.count} pings over ${Math.round((now - miss.since) / 1000)} s): it dropped the job without posting a result`,
           error_traceback: "",
           hostname: "local",
