@@ -42,6 +42,9 @@ export class JobTracker {
   private readonly jobs = new Map<string, TrackedJob>();
   private waiters: Array<() => void> = [];
 
+  /** `onActiveChange` hears the active ids whenever they change (the heartbeat reports them). */
+  constructor(private readonly onActiveChange?: (ids: string[]) => void) {}
+
   get size(): number {
     return this.jobs.size;
   }
@@ -53,11 +56,13 @@ export class JobTracker {
   add(id: string): AbortController {
     const controller = new AbortController();
     this.jobs.set(id, { controller, cancelled: false });
+    this.onActiveChange?.(this.activeIds());
     return controller;
   }
 
   remove(id: string): void {
     if (!this.jobs.delete(id)) return;
+    this.onActiveChange?.(this.activeIds());
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
@@ -77,6 +82,7 @@ export class JobTracker {
     const job = this.jobs.get(id);
     if (!job || job.cancelled) return false;
     job.cancelled = true;
+    this.onActiveChange?.(this.activeIds());
     job.controller.abort(reason);
     return true;
   }

@@ -37,22 +37,21 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
   const { runpod, timing, logger, handler, origin } = options;
   const stop = options.stop.signal;
   const http = new RunpodHttp({ apiKey: runpod.apiKey, transport: options.transport, timing, logger });
-  const tracker = new JobTracker();
+  let heartbeat: Heartbeat | undefined;
+  const tracker = new JobTracker((ids) => heartbeat?.setJobIds(ids));
   const target = new ConcurrencyTarget(options.concurrency);
   const workerId = runpod.workerId;
 
   const onHardStop = () => tracker.abortAll(abortReason("WorkerShutdown", "the worker is shutting down"));
   options.hardStop.addEventListener("abort", onHardStop, { once: true });
 
-  let heartbeat: Heartbeat | undefined;
   if (runpod.pingUrl && runpod.apiKey && runpod.podIdSet) {
     heartbeat = startHeartbeat({
-      http,
       template: runpod.pingUrl,
       workerId,
+      apiKey: runpod.apiKey,
       intervalMs: runpod.pingIntervalMs,
       version: origin.version,
-      jobIds: () => tracker.activeIds(),
       logger: logger.child({ component: "heartbeat" }),
     });
   } else {

@@ -171,7 +171,9 @@ describe("RunPod worker loop", () => {
     const busy = during.filter((p) => p.query.get("job_id") === "slow-1");
     // 2 s at a 200 ms interval is ~10 pings; a blocked event loop would give at most one.
     expect(busy.length).toBeGreaterThanOrEqual(5);
-    expect(busy.length).toBe(during.length);
+    // The heartbeat thread learns of the job by a message: a ping already on its way when the
+    // job started can reach the server inside the window without the id.
+    expect(busy.length).toBeGreaterThanOrEqual(during.length - 1);
     expect(busy.every((p) => p.query.get("runpod_version") === WORKER_VERSION && p.headers.authorization === server.apiKey)).toBe(true);
     const idle = server.requestsOf("ping").filter((p) => p.at < started - 50);
     expect(idle.every((p) => !p.query.has("job_id"))).toBe(true);
