@@ -15,6 +15,7 @@ import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engin
 import { checkModulePaths } from "./module-paths.ts";
 import { redactDeep } from "../protocol/redaction.ts";
 import type { WorkerProgress } from "../protocol/progress.ts";
+import { clipLiveLine } from "./live-line-limit.ts";
 import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "../protocol/wire.ts";
 import type { JobHandler } from "./worker/types.ts";
 
@@ -94,8 +95,9 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     timings.validate_ms = since(started);
 
     const queue = new AsyncQueue<StreamItem>();
-    // Everything streamed leaves the worker like a response does: without secret values.
-    const stream = { push: (item: StreamItem) => queue.push(redactDeep(item)), close: () => queue.close() };
+    // Everything streamed leaves the worker like a response does: without secret values, and
+    // only then clipped to the live line limit.
+    const stream = { push: (item: StreamItem) => queue.push(clipLiveLine(redactDeep(item))), close: () => queue.close() };
     const workerLine = (line: string) => {
       ctx.logger.info(line);
       stream.push({ log: { stream: "worker", line, job_id: job.id, worker_id: ctx.workerId } });

@@ -26,6 +26,7 @@ import linecache
 import logging
 import os
 import pickle
+import re
 import shutil
 import signal
 import struct
@@ -50,7 +51,6 @@ IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
 OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
 MAX_INSTANCES = int(os.environ.get("FERRY_MAX_INSTANCES", "16"))
 MAX_CAPTURE_CHARS = int(os.environ.get("FERRY_MAX_CAPTURE_CHARS", str(4 * 1024 * 1024)))
-MAX_LIVE_LINE_CHARS = 8192
 EXT_NDARRAY = 1
 EXT_BIGINT = 2
 RUNNER_FILE = os.path.abspath(__file__)
@@ -167,6 +167,59 @@ class RoutedStream(io.TextIOBase):
     @property
     def encoding(self):
         return "utf-8"
+
+
+LINE_END = re.compile(r"\r\n|\r|\n")
+# A line longer than this (output with no line end at all) is sent on in pieces of this size.
+MAX_LIVE_PIECE_CHARS = 1 << 20
+
+
+class LiveLines:
+    """Splits a call's output into the lines streamed live, in time linear in its size.
+
+    A line still open is kept as a list of the pieces written, joined once when it ends, never
+    re-joined per write. A carriage return ends a line too, so progress bars that redraw with
+    `\r` stream each state instead of nothing until their final newline.
+    """
+
+    def __init__(self, send_line):
+        self.send_line = send_line
+        self.pieces = {}
+        self.sizes = {}
+        self.after_cr = set()
+
+    def write(self, stream, text):
+        pieces = self.pieces.setdefault(stream, [])
+        start = 0
+        if stream in self.after_cr:
+            self.after_cr.discard(stream)
+            if text.startswith("\n"):
+                start = 1  # the second half of a \r\n split across two writes
+        for match in LINE_END.finditer(text, start):
+            pieces.append(text[start : match.start()])
+            line = "".join(pieces)
+            # A redraw that starts with `\r` (tqdm's first write) ends no line worth sending.
+            if line or match.group() != "\r":
+                self.send_line(stream, line)
+            pieces.clear()
+            self.sizes[stream] = 0
+            start = match.end()
+        if text.endswith("\r") and start == len(text):
+            self.after_cr.add(stream)
+        if start < len(text):
+            pieces.append(text[start:])
+            self.sizes[stream] = self.sizes.get(stream, 0) + len(text) - start
+            if self.sizes[stream] >= MAX_LIVE_PIECE_CHARS:
+                self.send_line(stream, "".join(pieces))
+                pieces.clear()
+                self.sizes[stream] = 0
+
+    def flush(self):
+        for stream, pieces in self.pieces.items():
+            if pieces:
+                self.send_line(stream, "".join(pieces))
+        self.pieces = {}
+        self.sizes = {}
 
 
 class CallLogHandler(logging.Handler):
@@ -349,7 +402,7 @@ class Call:
         self.chunks = []
         self.captured_chars = 0
         self.truncated = False
-        self.partial = {}
+        self.live = LiveLines(self.send_line)
         self.cancel_reason = None
         self.cancel_message = None
         self.task = None
@@ -365,22 +418,14 @@ class Call:
             self.captured_chars += len(text)
         else:
             self.truncated = True
-        pending = self.partial.get(stream, "") + text
-        *lines, rest = pending.split("\n")
-        self.partial[stream] = rest
-        for line in lines:
-            self.send_line(stream, line)
+        self.live.write(stream, text)
 
     def send_line(self, stream, line):
-        if len(line) > MAX_LIVE_LINE_CHARS:
-            line = line[:MAX_LIVE_LINE_CHARS] + " [line truncated]"
+        # Whole lines: the worker redacts secrets, then clips long lines for display.
         send({"t": "log", "id": self.id, "stream": stream, "line": line})
 
     def flush_lines(self):
-        for stream, rest in self.partial.items():
-            if rest:
-                self.send_line(stream, rest)
-        self.partial = {}
+        self.live.flush()
 
     def stdout(self):
         text = "".join(self.chunks)
@@ -873,7 +918,32 @@ def apply_memory_limit():
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+def move_protocol_fds():
+    """Moves the protocol pipes out of user code's way, before any user code runs.
+
+    The worker hands them over as fds 3 and 4, numbers user code reaches by accident
+    (`os.close(3)` after its own file) or on purpose (a forged frame written to fd 4), and that
+    every process it starts through a shell inherits. They are moved to high descriptors that
+    are closed on exec, and 3 and 4 then point at /dev/null: were they closed, the next files
+    the runner opens (asyncio's own descriptors) would take those numbers, in reach again.
+    """
+    global IN_FD, OUT_FD
+    import fcntl
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    floor = max(10, min(1000, soft // 2))
+    moved_in = fcntl.fcntl(IN_FD, fcntl.F_DUPFD_CLOEXEC, floor)
+    moved_out = fcntl.fcntl(OUT_FD, fcntl.F_DUPFD_CLOEXEC, floor)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, IN_FD)
+    os.dup2(null, OUT_FD)
+    os.close(null)
+    IN_FD, OUT_FD = moved_in, moved_out
+
+
 def main():
+    move_protocol_fds()
     # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     faulthandler.enable(file=sys.__stderr__)

@@ -1,0 +1,76 @@
+// What user code can do to the Python child's protocol and output capture: close the protocol
+// fds (the child went deaf: every later job hung), write a forged frame to fd 4 (it completed
+// another call), print 80,000 `\r` progress updates (quadratic: 123 s, nothing streamed), and
+// print a token where the line limit cuts it (half the token was shown unredacted).
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { PythonEngine } from "../../handler/engine/python-engine.ts";
+import type { JobHandler } from "../../handler/worker/types.ts";
+import { fn, HEALTHY, newEngine, newHandler, runJob } from "../helpers/engine.ts";
+import { within } from "./helpers.ts";
+
+let engine: PythonEngine;
+let handler: JobHandler;
+
+beforeAll(async () => {
+  engine = newEngine();
+  await engine.start();
+  handler = newHandler(engine);
+});
+afterAll(() => engine.stop());
+
+describe("the protocol pipes are out of user code's reach", () => {
+  it("user code closing fds 3 and 4 leaves the child answering", async () => {
+    const closer = fn("def f():\n    import os\n    for fd in (3, 4):\n        try:\n            os.close(fd)\n        except OSError:\n            pass\n    return 'closed'");
+    const { response } = await within(10_000, "the call that closes fds 3 and 4", runJob(handler, closer));
+    expect(response).toMatchObject({ success: true, json_result: "closed" });
+    const healthy = await within(10_000, "the next job", runJob(handler, HEALTHY));
+    expect(healthy.response).toMatchObject({ success: true, json_result: 42 });
+  });
+
+  it("a frame forged on fd 4 cannot complete another call", async () => {
+    const slow = runJob(handler, fn("import time\ndef f():\n    time.sleep(1.5)\n    return 'real'"));
+    const forger = fn(
+      "import os, struct, msgpack\ndef f():\n    sent = 0\n    for i in range(1, 500):\n" +
+        "        body = msgpack.packb({'t': 'result', 'id': i, 'response': {'success': True, 'json_result_text': '\"forged\"', 'stdout': ''}})\n" +
+        "        try:\n            os.write(4, struct.pack('>I', len(body)) + body)\n            sent += 1\n        except OSError:\n            pass\n    return sent",
+    );
+    const forged = await runJob(handler, forger);
+    // fd 4 is /dev/null now (or closed, after the test above): the writes go nowhere.
+    expect(forged.response).toMatchObject({ success: true });
+    expect((await slow).response).toMatchObject({ success: true, json_result: "real" });
+  });
+});
+
+describe("output capture", () => {
+  it("80,000 `\\r` progress writes take time linear in their size and stream as they come", async () => {
+    const started = performance.now();
+    const { response, logs } = await within(
+      30_000,
+      "80,000 carriage-return writes",
+      runJob(handler, fn("import sys\ndef f():\n    for i in range(80000):\n        sys.stdout.write(f'\\rprogress {i}')\n    return 'done'")),
+    );
+    const elapsedMs = performance.now() - started;
+    // Lines that queue up while the stream is read are merged into one item, joined by "\n".
+    const lines = logs.join("\n").split("\n");
+    console.log(`80,000 \\r writes: ${Math.round(elapsedMs)} ms, ${lines.length} live lines`);
+    expect(response).toMatchObject({ success: true, json_result: "done" });
+    expect(elapsedMs).toBeLessThan(20_000);
+    expect(lines.length).toBe(80_000);
+    expect(lines.at(-1)).toBe("progress 79999");
+  });
+
+  it("a token that a line limit would cut is redacted before the line is clipped", async () => {
+    const token = "hf_cutmarker_0123456789abcdefghij";
+    vi.stubEnv("HF_TOKEN", token);
+    try {
+      const { logs, response } = await runJob(handler, fn(`def f():\n    print('x' * 8180 + '${token}' + 'y' * 100)\n    return 1`));
+      expect(response).toMatchObject({ success: true });
+      const line = logs.find((l) => l.startsWith("xxxx"))!;
+      expect(line.length).toBeLessThanOrEqual(8192 + " [line truncated]".length);
+      expect(line).not.toContain("hf_cut");
+      expect(line).toContain("[redacted]");
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+});
