@@ -394,6 +394,14 @@ class CallCancelled(BaseException):
     """Raised when a cancelled call finishes by way of the interrupt it was sent."""
 
 
+class UserKeyboardInterrupt(Exception):
+    """A KeyboardInterrupt user code raised on its own, not Ferry's cancel: reported as itself."""
+
+    def __init__(self, original):
+        super().__init__(str(original))
+        self.original = original
+
+
 class Call:
     def __init__(self, call_id, job):
         self.id = call_id
@@ -460,10 +468,13 @@ class Call:
                 self.thread_id = threading.get_ident()
             try:
                 return fn(*args, **kwargs)
-            except KeyboardInterrupt:
-                # Only the cancel interrupt is expected here; it leaves as a plain exception so
-                # it does not travel through asyncio's handling of KeyboardInterrupt.
-                raise CallCancelled() from None
+            except KeyboardInterrupt as exc:
+                # Neither leaves as a KeyboardInterrupt, which asyncio would treat as a Ctrl-C of
+                # the runner: the cancel interrupt becomes CallCancelled, and one the user's code
+                # raised itself stays the user's exception, wrapped.
+                if self.cancel_reason:
+                    raise CallCancelled() from None
+                raise UserKeyboardInterrupt(exc) from None
             finally:
                 with self.lock:
                     self.thread_id = None
@@ -718,6 +729,8 @@ class Runner:
         return {"success": True, "result": encoded}
 
     def error_response(self, call, exc):
+        if isinstance(exc, UserKeyboardInterrupt):
+            exc = exc.original
         if call.cancel_reason and isinstance(exc, (KeyboardInterrupt, asyncio.CancelledError, CallCancelled)):
             return {"success": False, "error_type": call.cancel_reason, "error": call.cancel_message}
         error_type = type(exc).__name__

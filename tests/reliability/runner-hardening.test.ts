@@ -74,3 +74,12 @@ describe("output capture", () => {
     }
   });
 });
+
+describe("a user's own KeyboardInterrupt", () => {
+  it("is reported as the user exception it is, message kept, not as Cancelled", async () => {
+    const { response } = await runJob(handler, fn("def f():\n    raise KeyboardInterrupt('stop from user code')"));
+    expect(response).toMatchObject({ success: false, error_type: "KeyboardInterrupt" });
+    expect(response.error).toContain("stop from user code");
+    expect((await runJob(handler, HEALTHY)).response).toMatchObject({ success: true, json_result: 42 });
+  });
+});
