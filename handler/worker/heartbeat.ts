@@ -7,6 +7,7 @@
  * The main thread builds the ping URL whenever the set of jobs changes and hands it over; the
  * thread pings the latest one. Failures are reported back and logged, never fatal. The next
  * ping is scheduled after the previous one settles, so a slow server cannot pile pings up.
+ * Stopping ends the thread at once.
  */
 import { Worker } from "node:worker_threads";
 import type { Logger } from "../../protocol/logger.ts";
@@ -35,7 +36,6 @@ const http = require("node:http");
 const https = require("node:https");
 const agents = { "http:": new http.Agent({ keepAlive: true }), "https:": new https.Agent({ keepAlive: true }) };
 let url = workerData.url;
-let stopped = false;
 let timer;
 function ping() {
   return new Promise((resolve) => {
@@ -57,7 +57,7 @@ function ping() {
     });
     req.setTimeout(workerData.timeoutMs, () => req.destroy(new Error("no answer in " + workerData.timeoutMs + " ms")));
     req.on("error", (error) => {
-      if (!stopped) parentPort.postMessage({ kind: "error", detail: error.message });
+      parentPort.postMessage({ kind: "error", detail: error.message });
       resolve();
     });
     req.end();
@@ -65,23 +65,15 @@ function ping() {
 }
 async function tick() {
   await ping();
-  if (stopped) parentPort.postMessage({ kind: "stopped" });
-  else timer = setTimeout(tick, workerData.intervalMs);
+  timer = setTimeout(tick, workerData.intervalMs);
 }
 parentPort.on("message", (message) => {
   if (typeof message.url === "string") url = message.url;
-  if (message.stop) {
-    stopped = true;
-    if (timer !== undefined) {
-      clearTimeout(timer);
-      parentPort.postMessage({ kind: "stopped" });
-    }
-  }
 });
 tick();
 `;
 
-type ThreadMessage = { kind: "status"; status: number } | { kind: "error"; detail: string } | { kind: "stopped" };
+type ThreadMessage = { kind: "status"; status: number } | { kind: "error"; detail: string };
 
 export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   const { logger } = options;
@@ -93,28 +85,19 @@ export function startHeartbeat(options: HeartbeatOptions): Heartbeat {
   // The heartbeat alone must not keep the worker running.
   thread.unref();
   let stopped: Promise<void> | undefined;
-  let markStopped: () => void = () => undefined;
-  const threadDone = new Promise<void>((resolve) => (markStopped = resolve));
   thread.on("message", (message: ThreadMessage) => {
+    if (stopped) return;
     if (message.kind === "status") logger.warn({ status: message.status }, "heartbeat answered with an error");
-    else if (message.kind === "error") logger.warn({ detail: message.detail }, "heartbeat failed");
-    else markStopped();
+    else logger.warn({ detail: message.detail }, "heartbeat failed");
   });
-  thread.on("error", (error) => {
-    logger.error({ err: error.message }, "the heartbeat thread failed");
-    markStopped();
-  });
-  thread.on("exit", () => markStopped());
+  thread.on("error", (error) => logger.error({ err: error.message }, "the heartbeat thread failed"));
   return {
     setJobIds(ids) {
       if (!stopped) thread.postMessage({ url: urlFor(ids) });
     },
     stop() {
-      stopped ??= (async () => {
-        thread.postMessage({ stop: true });
-        await threadDone;
-        await thread.terminate();
-      })();
+      // Ends the thread at once, a ping in flight with it.
+      stopped ??= thread.terminate().then(() => undefined);
       return stopped;
     },
   };
