@@ -33,7 +33,7 @@ describe("heartbeat", () => {
     });
     worker.stdout!.on("data", (chunk) => (out += chunk));
     server.enqueue({ id: "blocking-1", input: {} });
-    expect((await server.waitForResult("blocking-1", 20_000)).body).toEqual({ output: { ok: true } });
+    expect((await server.waitForResult("blocking-1", 60_000)).body).toEqual({ output: { ok: true } });
     const [, started, finished] = (await waitUntil(() => /BLOCK (\d+) (\d+)/.exec(out), 5_000, "the block's times")).map(Number);
     const during = server.requestsOf("ping").filter((p) => p.at > started! + 100 && p.at < finished!);
     // 2 s at 200 ms is about 10 pings; with the loop blocked, the old heartbeat sent none.
@@ -42,5 +42,5 @@ describe("heartbeat", () => {
     const afterFirst = during.slice(1);
     expect(afterFirst.map((p) => [p.query.get("job_id"), p.headers.authorization === server.apiKey])).toEqual(afterFirst.map(() => ["blocking-1", true]));
     expect(server.violations).toEqual([]);
-  }, 30_000);
+  }, 90_000);
 });

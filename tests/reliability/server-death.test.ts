@@ -73,7 +73,7 @@ describe("a SIGKILLed local server", () => {
     writeFileSync(join(stateDir, "local-endpoints.json"), JSON.stringify({ version: 1, endpoints: [endpoint] }));
 
     const first = serve(stateDir, 0);
-    const record = await waitUntil(() => readLocalServerRecord(stateDir), 20_000, "the server's record");
+    const record = await waitUntil(() => readLocalServerRecord(stateDir), 60_000, "the server's record");
     await waitUntil(async () => (await health(record.url)).workers.ready >= 1, 60_000, "a ready worker");
     const [worker] = childrenOf(first.pid!, "handler.mjs");
     expect(worker).toBeDefined();
@@ -95,11 +95,11 @@ describe("a SIGKILLed local server", () => {
     await waitUntil(async () => {
       const r = readLocalServerRecord(stateDir);
       return r && r.pid === second.pid ? r : undefined;
-    }, 20_000, "the restarted server");
+    }, 60_000, "the restarted server");
     await waitUntil(async () => (await health(record.url)).workers.ready >= 1, 60_000, "the restarted server's worker");
     const view = await health(record.url);
     expect(view.workers.ready + view.workers.initializing + view.workers.running).toBe(1);
     // The job accepted before the kill lived in the dead server's memory: it is lost, and says so by 404.
     expect((await fetch(`${record.url}/v2/${ENDPOINT_ID}/status/${accepted.id}`)).status).toBe(404);
-  }, 120_000);
+  }, 240_000);
 });
