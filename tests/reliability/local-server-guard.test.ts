@@ -120,8 +120,8 @@ describe("connections", () => {
       });
     const sockets = await Promise.all(Array.from({ length: 12 }, open));
     const lifetimes = await Promise.all(sockets.map((s) => s.closed));
-    // Every connection is gone within a few seconds (the check runs once a second).
-    expect(Math.max(...lifetimes)).toBeLessThan(5_000);
+    // Every connection is gone within seconds (the check runs once a second); they stayed for good before.
+    expect(Math.max(...lifetimes)).toBeLessThan(15_000);
     const timedOut = sockets.filter((s) => s.data().startsWith("HTTP/1.1 408"));
     expect(timedOut.length).toBeGreaterThan(0);
     expect(timedOut.length).toBeLessThanOrEqual(5);

@@ -45,14 +45,15 @@ describe("processes user code leaves behind", () => {
     const { response } = await runJob(handler, fn(`def f():\n    ${leaveSleep(pidFile)}\n    import time\n    while True:\n        try:\n            time.sleep(30)\n        except BaseException:\n            pass`, "f", [], { timeout_ms: 1000 }));
     const elapsed = performance.now() - started;
     expect(response).toMatchObject({ success: false, error_type: "Timeout" });
-    expect(elapsed).toBeLessThan(8_000);
+    // It took 40 s before (the sleep held the pipes); the grace is 0.5 s.
+    expect(elapsed).toBeLessThan(15_000);
     const sleeper = Number(readFileSync(pidFile, "utf8"));
     await waitUntil(() => !alive(sleeper), 5_000, "the sleep to be killed with the child's group");
     const healthyStarted = performance.now();
     const healthy = await runJob(handler, HEALTHY);
     expect(healthy.response).toMatchObject({ success: true, json_result: 42 });
-    expect(performance.now() - healthyStarted).toBeLessThan(8_000);
-  }, 30_000);
+    expect(performance.now() - healthyStarted).toBeLessThan(15_000);
+  }, 60_000);
 
   it("a daemon left by a successful call goes with the child's group when the worker stops it", async () => {
     const own = newEngine();

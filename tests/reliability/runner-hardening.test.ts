@@ -42,10 +42,10 @@ describe("the protocol pipes are out of user code's reach", () => {
 });
 
 describe("output capture", () => {
-  it("80,000 `\\r` progress writes take time linear in their size and stream as they come", async () => {
+  it("80,000 `\\r` progress writes take time linear in their size and stream as they come", { timeout: 120_000 }, async () => {
     const started = performance.now();
     const { response, logs } = await within(
-      30_000,
+      90_000,
       "80,000 carriage-return writes",
       runJob(handler, fn("import sys\ndef f():\n    for i in range(80000):\n        sys.stdout.write(f'\\rprogress {i}')\n    return 'done'")),
     );
@@ -54,7 +54,8 @@ describe("output capture", () => {
     const lines = logs.join("\n").split("\n");
     console.log(`80,000 \\r writes: ${Math.round(elapsedMs)} ms, ${lines.length} live lines`);
     expect(response).toMatchObject({ success: true, json_result: "done" });
-    expect(elapsedMs).toBeLessThan(20_000);
+    // 123 s before; a few seconds now, more on a loaded machine.
+    expect(elapsedMs).toBeLessThan(60_000);
     expect(lines.length).toBe(80_000);
     expect(lines.at(-1)).toBe("progress 79999");
   });
