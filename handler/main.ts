@@ -10,7 +10,7 @@ import { createLogger } from "../protocol/logger.ts";
 import { parseWorkerArgs } from "./worker/args.ts";
 import { PythonEngine } from "./engine/python-engine.ts";
 import { createWorkerHandler } from "./worker-handler.ts";
-import { runnerPython } from "./python-interpreter.ts";
+import { runnerPython } from "../protocol/python-interpreter.ts";
 import { startWorker, WORKER_VERSION } from "./worker/start-worker.ts";
 import { watchParentPipe } from "./worker/parent-pipe.ts";
 import { resolvePythonTarget } from "./deps/index.ts";

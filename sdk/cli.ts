@@ -1,6 +1,6 @@
 /**
  * The `ferry` command: serve the local endpoint server, deploy a module's resources, list,
- * undeploy and check endpoints. The target (RunPod or local) follows the same rules as calls:
+ * undeploy and check endpoints, generate TypeScript types from Python annotations. The target (RunPod or local) follows the same rules as calls:
  * RUNPOD_API_KEY set -> RunPod, else local; `--target` or FERRY_TARGET forces one.
  */
 import { resolve } from "node:path";
@@ -8,6 +8,7 @@ import { pathToFileURL } from "node:url";
 import { Command, InvalidArgumentError } from "commander";
 import { deploy, deployments, endpointHealth, undeployResource } from "./deploy.ts";
 import { FerryError } from "./errors.ts";
+import { typesCommand } from "./python-types/types-command.ts";
 import { declaredResources } from "./resources.ts";
 import { configure, getRuntime, shutdown } from "./runtime.ts";
 
@@ -41,7 +42,7 @@ export function buildProgram(out: (text: string) => void = (t) => void process.s
     .option("--state-dir <dir>", "where .ferry state lives (default ./.ferry, or FERRY_STATE_DIR)")
     .showHelpAfterError()
     .hook("preAction", async (_program, command) => {
-      if (command.name() === "serve") return;
+      if (command.name() === "serve" || command.name() === "types") return;
       const g = program.opts<GlobalOptions>();
       await configure({ target: g.target, stateDir: g.stateDir, onLog: false, quiet: true });
     });
@@ -112,6 +113,8 @@ export function buildProgram(out: (text: string) => void = (t) => void process.s
       out(`  jobs     ${Object.entries(health.jobs).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
       out(`  workers  ${Object.entries(health.workers).map(([k, v]) => `${k} ${v}`).join(", ")}\n`);
     });
+
+  program.addCommand(typesCommand(out));
 
   return program;
 }

@@ -2,7 +2,7 @@
  * Remote callables: a typed async function that runs one Python function (or one method of a
  * remote instance) per call, with `.call()` for the details beside the value, `.stream()` for
  * generators, and `.with()` for per-call options (abort signal, timeout, log handler, result
- * schema).
+ * schema, validation against the Python annotations).
  */
 import { z } from "zod";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
@@ -11,6 +11,8 @@ import { encodeBase64 } from "./codec.ts";
 import { ConfigError, ResultValidationError } from "./errors.ts";
 import { isKwargs, splitArgs, type CallArgs } from "./kwargs.ts";
 import { parseOptions } from "./options.ts";
+import { schemaOf } from "./python-types/result-schema.ts";
+import type { FunctionSignature, NamedType } from "./python-types/signatures.ts";
 import type { Resource } from "./resources.ts";
 import type { ProgressHandler } from "./progress/events.ts";
 import { getRuntime } from "./runtime.ts";
@@ -26,6 +28,12 @@ export interface CallOptions {
   onProgress?: ProgressHandler | false | undefined;
   /** Validates the result (and narrows its type). */
   schema?: z.ZodType | undefined;
+  /**
+   * Checks each result (and each streamed value) against the Python annotations `ferry types`
+   * read; a mismatch rejects with ResultValidationError naming the path and the expected type.
+   * Needs a function or class from a generated module.
+   */
+  validate?: boolean | undefined;
 }
 
 export const CallOptionsSchema = z.object({
@@ -34,27 +42,36 @@ export const CallOptionsSchema = z.object({
   onLog: z.union([z.literal(false), z.custom<LogHandler>((v) => typeof v === "function", "must be a function or false")]).optional(),
   onProgress: z.union([z.literal(false), z.custom<ProgressHandler>((v) => typeof v === "function", "must be a function or false")]).optional(),
   schema: z.custom<z.ZodType>((v) => v instanceof z.ZodType, "must be a zod schema").optional(),
+  validate: z.boolean().optional(),
 });
 
 /** The element type `.stream()` yields: a generator declared as returning `T[]` yields `T`. */
 export type Yielded<R> = R extends readonly (infer Y)[] ? Y : R extends AsyncIterable<infer Y> ? Y : R;
 
-export interface RemoteCallable<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>> {
+/** `Y` is what `.stream()` yields: a generated signature says it exactly, otherwise it follows from `R`. */
+export interface RemoteCallable<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>, Y = Yielded<R>> {
   /** Runs the call and resolves with its value. */
   (...args: CallArgs<Args, K>): Promise<R>;
   /** Runs the call and resolves with its value plus job id, worker id, timings and captured stdout. */
   call(...args: CallArgs<Args, K>): Promise<CallResult<R>>;
   /** Yields each value a Python generator yields, as it yields it (a plain function's value once). */
-  stream(...args: CallArgs<Args, K>): AsyncGenerator<Yielded<R>, CallInfo, undefined>;
+  stream(...args: CallArgs<Args, K>): AsyncGenerator<Y, CallInfo, undefined>;
   /** The same callable with these call options (merged over the current ones). */
   with<S extends z.ZodType>(options: CallOptions & { schema: S }): RemoteCallable<Args, z.output<S>, K>;
-  with(options: CallOptions): RemoteCallable<Args, R, K>;
+  with(options: CallOptions): RemoteCallable<Args, R, K, Y>;
   /** `embed`, or `Model.generate`. */
   readonly label: string;
 }
 
 /** A remote Python function. `Args` are its positional parameters, `R` its return type, `K` its keyword arguments. */
-export type RemoteFunction<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>> = RemoteCallable<Args, R, K>;
+export type RemoteFunction<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>, Y = Yielded<R>> = RemoteCallable<Args, R, K, Y>;
+
+/** The annotations of a callable from a generated module, which `validate: true` checks against. */
+export interface Annotations {
+  signature: FunctionSignature;
+  /** The module's TypedDicts, dataclasses and NamedTuples. */
+  types: Record<string, NamedType>;
+}
 
 /** What a callable needs from its owner (a function definition, or a class instance handle). */
 export interface CallableTarget {
@@ -66,6 +83,7 @@ export interface CallableTarget {
   observe?(outcome: Outcome): void;
   /** Throws when calls are no longer allowed (a destroyed instance). */
   check?(): void;
+  annotations?: Annotations | undefined;
 }
 
 export function encodeArgs(args: readonly unknown[]): { args: string[]; kwargs: Record<string, string> } {
@@ -77,6 +95,21 @@ export function encodeArgs(args: readonly unknown[]): { args: string[]; kwargs: 
     args: positional.map((value, i) => encodeBase64(value, `args[${i}]`)),
     kwargs: Object.fromEntries(Object.entries(keywords).map(([key, value]) => [key, encodeBase64(value, `kwargs.${key}`)])),
   };
+}
+
+/** Schemas of a callable's result and of each value it streams, from its annotations. */
+function annotationSchemas(annotations: Annotations): { result: z.ZodType; yields: z.ZodType } {
+  const { signature, types } = annotations;
+  const yields = schemaOf(signature.result, types);
+  return { yields, result: signature.generator ? z.array(yields) : yields };
+}
+
+function checkAnnotated(schema: z.ZodType, value: unknown, path: string, jobId: string | undefined, label: string): void {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return;
+  const issue = parsed.error.issues[0];
+  const where = `${path}${(issue?.path ?? []).map((p) => (typeof p === "number" ? `[${p}]` : `.${String(p)}`)).join("")}`;
+  throw new ResultValidationError(`${label}: ${where}: ${issue?.message ?? "does not match its annotation"}`, value, jobId);
 }
 
 function validate(schema: z.ZodType | undefined, value: unknown, jobId: string, label: string): unknown {
@@ -94,7 +127,10 @@ export function controlOptionsOf(options: CallOptions): CallControlOptions {
   return { signal: options.signal, timeoutMs: options.timeoutMs, onLog: options.onLog ?? defaults.onLog, onProgress: options.onProgress ?? defaults.onProgress };
 }
 
-export function makeCallable<Args extends unknown[], R, K extends Record<string, unknown>>(target: CallableTarget, options: CallOptions = {}): RemoteCallable<Args, R, K> {
+export function makeCallable<Args extends unknown[], R, K extends Record<string, unknown>, Y = Yielded<R>>(target: CallableTarget, options: CallOptions = {}): RemoteCallable<Args, R, K, Y> {
+  if (options.validate && !target.annotations)
+    throw new ConfigError(`${target.label}.with({ validate: true }): there are no annotations to check against; define it from the module \`ferry types\` generates (fromFile(module, name))`);
+  const annotated = options.validate && target.annotations ? annotationSchemas(target.annotations) : undefined;
   const controlOptions = () => controlOptionsOf(options);
 
   const prepare = async (args: readonly unknown[], streaming: boolean): Promise<FunctionRequestInput> => {
@@ -108,14 +144,16 @@ export function makeCallable<Args extends unknown[], R, K extends Record<string,
     const runtime = getRuntime();
     const outcome = await invoke({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
     target.observe?.(outcome);
-    const value = validate(options.schema, decodeResult(outcome), outcome.jobId, target.label) as R;
+    const decoded = decodeResult(outcome);
+    if (annotated) checkAnnotated(annotated.result, decoded, "result", outcome.jobId, target.label);
+    const value = validate(options.schema, decoded, outcome.jobId, target.label) as R;
     const { result: _encoded, ...info } = outcome;
     return { ...info, value };
   };
 
-  const callable = (async (...args: unknown[]) => (await details(args)).value) as unknown as RemoteCallable<Args, R, K>;
+  const callable = (async (...args: unknown[]) => (await details(args)).value) as unknown as RemoteCallable<Args, R, K, Y>;
 
-  async function* stream(...args: unknown[]): AsyncGenerator<Yielded<R>, CallInfo, undefined> {
+  async function* stream(...args: unknown[]): AsyncGenerator<Y, CallInfo, undefined> {
     const input = await prepare(args, true);
     const runtime = getRuntime();
     const generator = invokeStream({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
@@ -124,7 +162,9 @@ export function makeCallable<Args extends unknown[], R, K extends Record<string,
     try {
       while (!step.done) {
         const path = `yield[${index++}]`;
-        yield decodeResult({ result: step.value as string }, path) as Yielded<R>;
+        const value = decodeResult({ result: step.value as string }, path);
+        if (annotated) checkAnnotated(annotated.yields, value, path, undefined, target.label);
+        yield value as Y;
         step = await generator.next();
       }
     } finally {
@@ -135,7 +175,8 @@ export function makeCallable<Args extends unknown[], R, K extends Record<string,
     // A plain function streamed: its value (unless None) is the one item.
     if (index === 0) {
       const value = decodeResult(outcome);
-      if (value !== null) yield value as Yielded<R>;
+      if (annotated && !target.annotations?.signature.generator) checkAnnotated(annotated.yields, value, "result", outcome.jobId, target.label);
+      if (value !== null) yield value as Y;
     }
     const { result: _encoded, ...info } = outcome;
     return info;

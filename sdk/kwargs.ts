@@ -8,9 +8,15 @@
  * Keys whose value is `undefined` are left out, so Python's default applies.
  */
 const KWARGS = Symbol.for("ferry.kwargs");
+declare const KEYS: unique symbol;
 
 export interface Kwargs<T extends Record<string, unknown> = Record<string, unknown>> {
   readonly [KWARGS]: T;
+  /**
+   * Never present at run time: it makes `kwargs({ a, typo })` fail to type-check where only `a`
+   * is accepted (the keys given must be keys the function takes, or it has `**kwargs`).
+   */
+  readonly [KEYS]?: T extends unknown ? keyof T : never;
 }
 
 export function kwargs<T extends Record<string, unknown>>(values: T): Kwargs<T> {
@@ -32,5 +38,5 @@ export function splitArgs(args: readonly unknown[]): { positional: unknown[]; ke
   return { positional: [...args], keywords: {} };
 }
 
-/** Positional arguments, optionally followed by keyword arguments. */
-export type CallArgs<A extends unknown[], K extends Record<string, unknown>> = A | [...A, Kwargs<K>];
+/** Positional arguments, followed by keyword arguments: optionally, or always when a keyword argument is required. */
+export type CallArgs<A extends unknown[], K extends Record<string, unknown>> = {} extends K ? A | [...A, Kwargs<K>] : [...A, Kwargs<K>];

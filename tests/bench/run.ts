@@ -12,7 +12,7 @@
 import { mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { measuredFigure, unmeasuredFigure, type BenchGroup, type Figure, type GroupContext } from "./lib/figures.ts";
 import { killAllTrackedSync, stopAllTracked, trackedCount } from "./lib/processes.ts";
 import { machineInfo, renderConsoleTable, updateReadme, writeReport, type RunReport } from "./lib/report.ts";

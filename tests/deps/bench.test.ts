@@ -8,7 +8,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PythonEngine } from "../../handler/engine/python-engine.ts";
 import { silentLogger } from "../../protocol/logger.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { parseFunctionRequest } from "../../protocol/wire.ts";
 import { REQUIREMENTS_CHECK_SCRIPT, clearDependencyMemo, installDependencies, resolvePythonTarget, type PythonTarget } from "../../handler/deps/index.ts";

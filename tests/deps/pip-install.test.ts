@@ -6,7 +6,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PythonEngine } from "../../handler/engine/python-engine.ts";
 import { silentLogger } from "../../protocol/logger.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { parseFunctionRequest, type LogLine } from "../../protocol/wire.ts";
 import { DependencyInstallError, clearDependencyMemo, installDependencies, resolvePythonTarget, type PythonTarget } from "../../handler/deps/index.ts";
 import { createSubprocessRequirementChecker } from "../../handler/deps/requirement-checker.ts";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../protocol/logger.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { chooseInstaller, findOnPath, installerEnvironment, installerMessage, isCompilerMissing, pipInstallCommand } from "../../handler/deps/pip-installer.ts";
 import { createSubprocessRequirementChecker } from "../../handler/deps/requirement-checker.ts";
 import { parseRequirement } from "../../handler/deps/requirement-spec.ts";

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../protocol/logger.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { runLoggedSubprocess } from "../../handler/subprocess.ts";
 import { detectContainer, probeInterpreter, resolvePythonTarget } from "../../handler/deps/index.ts";
 

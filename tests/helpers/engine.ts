@@ -1,7 +1,7 @@
 // Helpers for suites that run jobs through the real Python child and Ferry's handler.
 import { PythonEngine, type EngineOptions } from "../../handler/engine/python-engine.ts";
 import { createFerryHandler, type FerryHandlerOptions } from "../../handler/ferry-handler.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { silentLogger } from "../../protocol/logger.ts";
 import type { FunctionRequestInput, FunctionResponse, StreamItem } from "../../protocol/wire.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";

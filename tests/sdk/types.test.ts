@@ -12,7 +12,7 @@ import { z } from "zod";
 import { kwargs, LiveServerless, remote, type CallInfo, type CallResult, type ClassHandle, type NdArray } from "../../sdk/index.ts";
 
 const gpu = new LiveServerless({ name: "types-only" });
-const embed = remote(gpu).function<[texts: string[], normalize?: boolean], number[][], { batch_size: number }>("def embed(texts, normalize=True, batch_size=8): ...", "embed");
+const embed = remote(gpu).function<[texts: string[], normalize?: boolean], number[][], { batch_size?: number }>("def embed(texts, normalize=True, batch_size=8): ...", "embed");
 
 interface ModelApi {
   generate(prompt: string, maxTokens?: number): string;

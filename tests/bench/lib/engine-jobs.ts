@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import { PythonEngine, type EngineOptions } from "../../../handler/engine/python-engine.ts";
 import { createFerryHandler, type FerryHandlerOptions } from "../../../handler/ferry-handler.ts";
 import { silentLogger } from "../../../protocol/logger.ts";
-import { runnerPython } from "../../../handler/python-interpreter.ts";
+import { runnerPython } from "../../../protocol/python-interpreter.ts";
 import type { FunctionResponse } from "../../../protocol/wire.ts";
 import type { JobHandler } from "../../../handler/worker/types.ts";
 import type { GroupContext } from "./figures.ts";

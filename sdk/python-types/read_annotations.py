@@ -1,0 +1,467 @@
+"""Reads the signatures of Python files from their annotations, without running them.
+
+`ferry types` runs this script with the Python Ferry uses. Each file is parsed with `ast`
+(nothing is imported or executed), names are resolved through the file's own imports, and
+every annotation becomes a small JSON type tree that the TypeScript side turns into
+declarations and zod schemas. Output: one JSON document on stdout,
+`[{"path", "module"} | {"path", "error": {"line", "column", "message"}}]`.
+
+Type tree nodes (`k` is the kind; `py` the annotation's text):
+  int float str bool bytes none datetime date  -- scalars
+  list{of} tuple{items} record{of} map{key,of} union{of} literal{values}
+  ref{name} (a TypedDict, dataclass or NamedTuple of the file) ndarray{dtype} unknown
+"""
+import ast
+import json
+import sys
+
+# Where a name really comes from: typing_extensions and collections.abc say the same as typing.
+MODULE_ALIASES = {"typing_extensions": "typing", "collections.abc": "typing", "collections": "typing"}
+
+SCALARS = {
+    "builtins.int": "int",
+    "builtins.float": "float",
+    "builtins.str": "str",
+    "builtins.bool": "bool",
+    "builtins.bytes": "bytes",
+    "builtins.bytearray": "bytes",
+    "builtins.memoryview": "bytes",
+    "builtins.None": "none",
+    "types.NoneType": "none",
+    "datetime.datetime": "datetime",
+    "datetime.date": "date",
+}
+# numpy scalars come back as Python numbers (`.item()`).
+NUMPY_SCALARS = {
+    "float": ["float16", "float32", "float64", "float_", "double", "single", "half", "floating"],
+    "int": ["int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "int_", "intp", "uint", "integer"],
+    "bool": ["bool_"],
+}
+for _kind, _names in NUMPY_SCALARS.items():
+    for _name in _names:
+        SCALARS[f"numpy.{_name}"] = _kind
+
+# numpy dtype -> the typed array the codec decodes it to (float16 arrives widened to float32).
+DTYPES = {
+    "float16": "float32", "half": "float32", "float32": "float32", "single": "float32",
+    "float64": "float64", "float_": "float64", "double": "float64",
+    "int8": "int8", "int16": "int16", "int32": "int32", "int64": "int64", "int_": "int64", "intp": "int64",
+    "uint8": "uint8", "uint16": "uint16", "uint32": "uint32", "uint64": "uint64", "uint": "uint64",
+    "bool_": "bool",
+}
+
+LISTS = {"builtins.list", "builtins.set", "builtins.frozenset", "typing.List", "typing.Set", "typing.FrozenSet",
+         "typing.Sequence", "typing.MutableSequence", "typing.AbstractSet", "typing.MutableSet", "typing.Collection",
+         "typing.Iterable", "typing.Deque", "typing.deque"}
+DICTS = {"builtins.dict", "typing.Dict", "typing.Mapping", "typing.MutableMapping", "typing.OrderedDict",
+         "typing.DefaultDict", "typing.defaultdict"}
+TUPLES = {"builtins.tuple", "typing.Tuple"}
+UNWRAP = {"typing.Annotated", "typing.Final", "typing.ClassVar", "typing.Required", "typing.NotRequired", "typing.ReadOnly"}
+YIELDING = {"typing.Iterator", "typing.Iterable", "typing.Generator", "typing.AsyncIterator", "typing.AsyncIterable", "typing.AsyncGenerator"}
+ANY = {"typing.Any", "builtins.object"}
+
+
+class Module:
+    """One file: its imports, its type aliases and the object types it defines."""
+
+    def __init__(self, tree):
+        self.imports = {}
+        self.aliases = {}
+        self.classes = {}
+        self.types = {}
+        self.resolving = set()
+        for node in self.top_level(tree.body):
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    if a.asname:
+                        self.imports[a.asname] = a.name
+                    else:
+                        head = a.name.split(".")[0]
+                        self.imports[head] = head
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for a in node.names:
+                    self.imports[a.asname or a.name] = f"{node.module}.{a.name}"
+            elif isinstance(node, ast.ClassDef):
+                self.classes[node.name] = node
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None:
+                if self.qualify(node.annotation) == "typing.TypeAlias":
+                    self.aliases[node.target.id] = node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+                if self.looks_like_type(node.value):
+                    self.aliases[node.targets[0].id] = node.value
+            elif type(node).__name__ == "TypeAlias":  # `type X = ...` (Python 3.12)
+                self.aliases[node.name.id] = node.value
+
+    @staticmethod
+    def top_level(body):
+        """Module statements, including those under `if TYPE_CHECKING:` and `try:` blocks."""
+        for node in body:
+            if isinstance(node, ast.If):
+                yield from Module.top_level(node.body)
+                yield from Module.top_level(node.orelse)
+            elif isinstance(node, ast.Try):
+                yield from Module.top_level(node.body)
+            else:
+                yield node
+
+    def looks_like_type(self, value):
+        if isinstance(value, ast.Subscript):
+            return self.qualify(value.value) is not None
+        if isinstance(value, ast.BinOp) and isinstance(value.op, ast.BitOr):
+            return self.looks_like_type(value.left) or self.looks_like_type(value.right)
+        if isinstance(value, ast.Call):  # NewType("UserId", int)
+            return self.qualify(value.func) == "typing.NewType"
+        return False
+
+    def qualify(self, node):
+        """The dotted name an expression refers to (`np.float32` -> `numpy.float32`), or None."""
+        if isinstance(node, ast.Name):
+            if node.id in self.imports:
+                name = self.imports[node.id]
+            elif node.id in self.classes or node.id in self.aliases:
+                return f"<local>.{node.id}"
+            else:
+                name = f"builtins.{node.id}"
+        elif isinstance(node, ast.Attribute):
+            base = self.qualify(node.value)
+            if base is None:
+                return None
+            name = f"{base}.{node.attr}"
+        elif isinstance(node, ast.Constant) and node.value is None:
+            return "builtins.None"
+        else:
+            return None
+        for prefix, target in MODULE_ALIASES.items():
+            if name.startswith(prefix + "."):
+                rest = name[len(prefix) + 1:]
+                if prefix != "collections" or rest in ("OrderedDict", "defaultdict", "deque", "Counter"):
+                    return f"{target}.{rest}"
+        return name
+
+    # ---- annotations -> type trees
+
+    def type_of(self, node):
+        if node is None:
+            return {"k": "unknown", "py": ""}
+        out = self.map(node)
+        out.setdefault("py", text(node))
+        return out
+
+    def map(self, node):
+        out = self.map_node(node)
+        out.setdefault("py", text(node))
+        return out
+
+    def map_node(self, node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                return self.map(ast.parse(node.value, mode="eval").body)
+            except SyntaxError:
+                return unknown(node.value)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return union([self.map(node.left), self.map(node.right)])
+        if isinstance(node, ast.Subscript):
+            return self.generic(node)
+        name = self.qualify(node)
+        if name is None:
+            return unknown(text(node))
+        if name in SCALARS:
+            return {"k": SCALARS[name]}
+        if name in ANY:
+            return {"k": "unknown"}
+        if name in LISTS or name in TUPLES:
+            return {"k": "list", "of": {"k": "unknown"}}
+        if name in DICTS:
+            return {"k": "record", "of": {"k": "unknown"}}
+        if name == "typing.Counter":
+            return {"k": "record", "of": {"k": "int"}}
+        if name in ("numpy.ndarray", "torch.Tensor", "numpy.typing.NDArray"):
+            return {"k": "ndarray", "dtype": None}
+        if name.startswith("<local>."):
+            return self.local(name[len("<local>."):], node)
+        return unknown(text(node))
+
+    def generic(self, node):
+        name = self.qualify(node.value)
+        args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if name in UNWRAP:
+            return self.map(args[0])
+        if name == "typing.Optional":
+            return union([self.map(args[0]), {"k": "none"}])
+        if name == "typing.Union":
+            return union([self.map(a) for a in args])
+        if name == "typing.Literal":
+            return self.literal(args, node)
+        if name in LISTS:
+            return {"k": "list", "of": self.map(args[0])}
+        if name in TUPLES:
+            if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis:
+                return {"k": "list", "of": self.map(args[0])}
+            if len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts:
+                return {"k": "tuple", "items": []}
+            return {"k": "tuple", "items": [self.map(a) for a in args]}
+        if name in DICTS and len(args) == 2:
+            key = self.map(args[0])
+            value = self.map(args[1])
+            if key["k"] == "str":
+                return {"k": "record", "of": value}
+            return {"k": "map", "key": key, "of": value}
+        if name == "typing.Counter":
+            key = self.map(args[0])
+            return {"k": "record", "of": {"k": "int"}} if key["k"] == "str" else {"k": "map", "key": key, "of": {"k": "int"}}
+        if name == "numpy.typing.NDArray":
+            return {"k": "ndarray", "dtype": self.dtype(args[0])}
+        if name == "numpy.ndarray":
+            # ndarray[shape, dtype[X]]
+            dtype = args[1] if len(args) == 2 else None
+            if isinstance(dtype, ast.Subscript) and self.qualify(dtype.value) == "numpy.dtype":
+                return {"k": "ndarray", "dtype": self.dtype(dtype.slice)}
+            return {"k": "ndarray", "dtype": None}
+        if name == "builtins.type" or name == "typing.Type":
+            return unknown(text(node))
+        if name and name.startswith("<local>.") and name[len("<local>."):] in self.aliases:
+            return self.map(self.aliases[name[len("<local>."):]])  # a generic alias used with arguments
+        return unknown(text(node))
+
+    def dtype(self, node):
+        name = self.qualify(node)
+        if name and name.startswith("numpy."):
+            return DTYPES.get(name[len("numpy."):])
+        if name == "builtins.float":
+            return "float64"
+        if name == "builtins.bool":
+            return "bool"
+        return None
+
+    def literal(self, args, node):
+        values = []
+        for a in args:
+            if isinstance(a, ast.Constant) and (a.value is None or isinstance(a.value, (str, int, bool))) and not isinstance(a.value, bytes):
+                values.append(a.value)
+            elif isinstance(a, ast.UnaryOp) and isinstance(a.op, ast.USub) and isinstance(a.operand, ast.Constant) and isinstance(a.operand.value, int):
+                values.append(-a.operand.value)
+            elif isinstance(a, ast.Subscript) and self.qualify(a.value) == "typing.Literal":
+                inner = self.literal(a.slice.elts if isinstance(a.slice, ast.Tuple) else [a.slice], a)
+                if inner["k"] != "literal":
+                    return inner
+                values.extend(inner["values"])
+            else:
+                return unknown(text(node))
+        return {"k": "literal", "values": values}
+
+    def local(self, name, node):
+        if name in self.aliases:
+            if name in self.resolving:
+                return unknown(name)  # a recursive alias has no finite expansion
+            self.resolving.add(name)
+            try:
+                value = self.aliases[name]
+                if isinstance(value, ast.Call):  # NewType(name, base)
+                    return self.map(value.args[1]) if len(value.args) == 2 else unknown(name)
+                return self.map(value)
+            finally:
+                self.resolving.discard(name)
+        cls = self.classes[name]
+        kind = self.object_kind(cls)
+        if kind is None:
+            return unknown(text(node))
+        if name not in self.types:
+            self.types[name] = None  # placeholder: a self-referencing field resolves to a ref
+            self.types[name] = self.object_type(cls, kind)
+        return {"k": "ref", "name": name}
+
+    def object_kind(self, cls):
+        for base in cls.bases:
+            b = self.qualify(base)
+            if b == "typing.TypedDict":
+                return "typeddict"
+            if b == "typing.NamedTuple":
+                return "namedtuple"
+            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
+                inherited = self.object_kind(self.classes[b[len("<local>."):]])
+                if inherited:
+                    return inherited
+        if any(self.is_dataclass_decorator(d) for d in cls.decorator_list):
+            return "dataclass"
+        return None
+
+    def is_dataclass_decorator(self, d):
+        target = d.func if isinstance(d, ast.Call) else d
+        return self.qualify(target) in ("dataclasses.dataclass", "pydantic.dataclasses.dataclass")
+
+    def fields(self, cls):
+        """Annotated fields, base classes first (a subclass adds to or overrides them)."""
+        out = {}
+        for base in cls.bases:
+            b = self.qualify(base)
+            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
+                out.update(self.fields(self.classes[b[len("<local>."):]]))
+        total = True
+        for kw in cls.keywords:
+            if kw.arg == "total" and isinstance(kw.value, ast.Constant):
+                total = bool(kw.value.value)
+        for stmt in cls.body:
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                if self.qualify(getattr(stmt.annotation, "value", stmt.annotation)) == "typing.ClassVar":
+                    continue
+                wrapper = self.qualify(stmt.annotation.value) if isinstance(stmt.annotation, ast.Subscript) else None
+                optional = (not total) if wrapper not in ("typing.Required", "typing.NotRequired") else wrapper == "typing.NotRequired"
+                out[stmt.target.id] = {"name": stmt.target.id, "type": self.type_of(stmt.annotation), "optional": optional, "default": stmt.value is not None}
+        return out
+
+    def object_type(self, cls, kind):
+        fields = list(self.fields(cls).values())
+        if kind == "namedtuple":
+            return {"kind": "tuple", "fields": fields}
+        if kind == "dataclass":
+            for f in fields:
+                f["optional"] = False  # a dataclass result always carries every field
+        return {"kind": "object", "fields": fields}
+
+    # ---- functions and classes
+
+    def function(self, fn, bound=False):
+        a = fn.args
+        params = []
+        positional = a.posonlyargs + a.args
+        first_default = len(positional) - len(a.defaults)
+        for i, p in enumerate(positional):
+            params.append(self.param(p, "positional" if i < len(a.posonlyargs) else "both", i >= first_default))
+        if a.vararg:
+            params.append(self.param(a.vararg, "varargs", True))
+        for p, default in zip(a.kwonlyargs, a.kw_defaults):
+            params.append(self.param(p, "keyword", default is not None))
+        if a.kwarg:
+            params.append(self.param(a.kwarg, "varkw", True))
+        decorators = {self.qualify(d) for d in fn.decorator_list}
+        if bound and "builtins.staticmethod" not in decorators and params and params[0]["kind"] in ("positional", "both"):
+            params = params[1:]  # self / cls
+        is_async = isinstance(fn, ast.AsyncFunctionDef)
+        generator = yields(fn)
+        result = self.type_of(fn.returns) if fn.returns is not None else {"k": "unknown", "py": ""}
+        if generator:
+            result = self.yield_type(fn.returns)
+        return {"name": fn.name, "line": fn.lineno, "async": is_async, "generator": generator, "params": params, "result": result}
+
+    def yield_type(self, returns):
+        """`Iterator[T]`, `Generator[T, S, R]`, `AsyncIterator[T]`, ...: the T each step yields."""
+        if returns is None:
+            return {"k": "unknown", "py": ""}
+        node = returns
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            try:
+                node = ast.parse(node.value, mode="eval").body
+            except SyntaxError:
+                return unknown(node.value)
+        if isinstance(node, ast.Subscript) and self.qualify(node.value) in YIELDING:
+            first = node.slice.elts[0] if isinstance(node.slice, ast.Tuple) else node.slice
+            return self.type_of(first)
+        return dict(unknown(text(returns)), py=text(returns))
+
+    def param(self, p, kind, optional):
+        return {"name": p.arg, "kind": kind, "optional": optional, "type": self.type_of(p.annotation)}
+
+    def cls(self, node):
+        methods = {}
+        ctor = None
+        opaque_base = False
+        for base in node.bases:
+            b = self.qualify(base)
+            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
+                inherited = self.cls(self.classes[b[len("<local>."):]])
+                methods.update({m["name"]: m for m in inherited["methods"]})
+                ctor = inherited["init"]
+                opaque_base = opaque_base or inherited["init"] is None
+            elif b not in (None, "builtins.object", "typing.Generic", "typing.Protocol"):
+                opaque_base = True
+        for stmt in node.body:
+            if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            decorators = {self.qualify(d.func if isinstance(d, ast.Call) else d) for d in stmt.decorator_list}
+            if stmt.name == "__init__":
+                ctor = self.function(stmt, bound=True)["params"]
+            elif stmt.name.startswith("__") or decorators & {"builtins.property", "functools.cached_property"} or any(
+                d and d.endswith(".setter") for d in decorators
+            ):
+                continue
+            else:
+                methods[stmt.name] = self.function(stmt, bound=True)
+        kind = self.object_kind(node)
+        if kind == "dataclass" and not any(isinstance(s, ast.FunctionDef) and s.name == "__init__" for s in node.body):
+            ctor = [
+                {"name": f["name"], "kind": "both", "optional": f["default"], "type": f["type"]}
+                for f in self.fields(node).values()
+            ]
+        if ctor is None and not opaque_base:
+            ctor = []
+        # None: the constructor is inherited from a class this file does not define.
+        return {"name": node.name, "line": node.lineno, "init": ctor, "methods": list(methods.values())}
+
+    def read(self, tree):
+        functions = []
+        classes = []
+        for node in self.top_level(tree.body):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.append(self.function(node))
+            elif isinstance(node, ast.ClassDef) and self.object_kind(node) not in ("typeddict", "namedtuple"):
+                classes.append(self.cls(node))
+        for name, node in self.classes.items():
+            if self.object_kind(node):
+                self.local(name, node)
+        return {"functions": functions, "classes": classes, "types": {k: v for k, v in self.types.items() if v is not None}}
+
+
+def yields(fn):
+    """Whether `yield` appears in this function's own body (not in a nested function)."""
+    stack = list(fn.body)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (ast.Yield, ast.YieldFrom)):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda, ast.ClassDef)):
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return False
+
+
+def text(node):
+    return ast.unparse(node) if isinstance(node, ast.AST) else str(node)
+
+
+def unknown(py):
+    return {"k": "unknown", "note": py}
+
+
+def union(members):
+    out = []
+    seen = []
+    for m in members:
+        for x in m["of"] if m["k"] == "union" else [m]:
+            key = {k: v for k, v in x.items() if k != "py"}
+            if key not in seen:
+                seen.append(key)
+                out.append(x)
+    return out[0] if len(out) == 1 else {"k": "union", "of": out}
+
+
+def read_file(path):
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError as exc:
+        return {"path": path, "error": {"line": 0, "column": 0, "message": f"cannot read: {exc.strerror}"}}
+    try:
+        tree = ast.parse(source, filename=path)
+    except SyntaxError as exc:
+        return {"path": path, "error": {"line": exc.lineno or 0, "column": exc.offset or 0, "message": exc.msg}}
+    except ValueError as exc:  # null bytes
+        return {"path": path, "error": {"line": 0, "column": 0, "message": str(exc)}}
+    return {"path": path, "module": Module(tree).read(tree)}
+
+
+def main():
+    json.dump([read_file(p) for p in sys.argv[1:]], sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
