@@ -3,10 +3,11 @@
 // Python code, so the worker is free again: the last call shows it.
 // `node_modules/.bin/tsx examples/cancel-timeout.ts`
 import { CancelledError, CpuLiveServerless, RemoteTimeoutError, remote } from "../sdk/index.ts";
+import slow from "./py/slow.ferry.js";
 
 const py = remote(new CpuLiveServerless({ name: "examples-cancel", workersMax: 1 }));
 // onLog: false keeps the worker's "working..." lines off this console.
-const work = py.fromFile<[seconds: number], string>(new URL("./py/slow.py", import.meta.url), "work").with({ onLog: false });
+const work = py.fromFile(slow, "work").with({ onLog: false });
 await work(0); // starts the worker, so the times below are the calls' own
 const since = (t: number) => `${((performance.now() - t) / 1000).toFixed(2)}s`;
 

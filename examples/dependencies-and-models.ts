@@ -7,13 +7,11 @@
 // On RunPod (RUNPOD_API_KEY set) this runs on a 24 GB GPU, where Ferry's image already has torch;
 // locally it runs on the CPU, and pip puts torch (a large download) into the endpoint's own venv.
 import { GpuGroup, LiveServerless, remote } from "../sdk/index.ts";
+import tinyGpt2 from "./py/tiny_gpt2.ferry.js";
 
 const gpu = new LiveServerless({ name: "examples-models", gpuIds: [GpuGroup.ADA_24], workersMax: 1 });
 const py = remote(gpu, { dependencies: ["transformers>=4.40,<5", "torch"], hfModels: ["sshleifer/tiny-gpt2"] });
-const Generator = py.classFromFile<{ generate(prompt: string, maxNewTokens?: number): { device: string; text: string } }, []>(
-  new URL("./py/tiny_gpt2.py", import.meta.url),
-  "Generator",
-);
+const Generator = py.classFromFile(tinyGpt2, "Generator");
 
 // create() is the first call: on a fresh worker it installs and downloads (minutes), then loads.
 const started = performance.now();

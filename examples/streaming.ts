@@ -1,10 +1,12 @@
 // A Python generator streamed value by value with `.stream()`, and the worker's log lines delivered
 // live to an `onLog` callback while it runs. `node_modules/.bin/tsx examples/streaming.ts`
 import { CpuLiveServerless, remote, type RemoteLogLine } from "../sdk/index.ts";
+// `def generate(prompt: str, max_tokens: int = 6) -> Iterator[str]`, typed by `ferry types`: a
+// plain call returns every value at once (string[]), .stream() yields each string.
+import generatePy from "./py/generate.ferry.js";
 
 const py = remote(new CpuLiveServerless({ name: "examples-streaming" }));
-// Declare a generator's result as T[]: a plain call returns every value at once, .stream() yields T.
-const generate = py.fromFile<[prompt: string, maxTokens?: number], string[]>(new URL("./py/generate.py", import.meta.url), "generate");
+const generate = py.fromFile(generatePy, "generate");
 
 const started = performance.now();
 const at = () => `+${((performance.now() - started) / 1000).toFixed(2)}s`;

@@ -13,14 +13,24 @@ import { invoke, printLog, type Outcome } from "./call.ts";
 import { FerryError } from "./errors.ts";
 import { controlOptionsOf, encodeArgs, makeCallable, type CallOptions, type RemoteCallable } from "./function.ts";
 import type { CallArgs, Kwargs } from "./kwargs.ts";
+import type { PythonSignature } from "./python-module.ts";
+import type { ClassSignature, NamedType } from "./python-types/signatures.ts";
 import type { Resource } from "./resources.ts";
 import { getRuntime } from "./runtime.ts";
 
 type AnyMethod = (...args: any[]) => unknown;
 
-/** The methods of `Api` as remote calls: `generate(prompt: string): string` becomes `(prompt: string) => Promise<string>` (+ `.call`, `.stream`, `.with`). */
+/**
+ * The methods of `Api` as remote calls: `generate(prompt: string): string` becomes
+ * `(prompt: string) => Promise<string>` (+ `.call`, `.stream`, `.with`). A generated class
+ * gives each method as a signature (`{ args, kwargs, result, yields }`) instead.
+ */
 export type RemoteMethods<Api> = {
-  readonly [K in keyof Api as K extends string ? (Api[K] extends AnyMethod ? K : never) : never]: Api[K] extends (...args: infer A) => infer R ? RemoteCallable<A, Awaited<R>> : never;
+  readonly [K in keyof Api as K extends string ? (Api[K] extends AnyMethod | PythonSignature ? K : never) : never]: Api[K] extends PythonSignature
+    ? RemoteCallable<Api[K]["args"], Api[K]["result"], Api[K]["kwargs"], Api[K]["yields"]>
+    : Api[K] extends (...args: infer A) => infer R
+      ? RemoteCallable<A, Awaited<R>>
+      : never;
 };
 
 export interface InstanceHandle {
@@ -56,6 +66,8 @@ export interface ClassSource {
   classCode: string;
   /** dependencies, system_dependencies, hf_models_to_cache, accelerate_downloads, modules, serialization_format. */
   base: Partial<FunctionRequestInput>;
+  /** The class's annotations, for a class from a generated module (`validate: true` checks its methods' results). */
+  annotations?: { signature: ClassSignature; types: Record<string, NamedType> } | undefined;
 }
 
 /** Properties a handle never turns into remote methods: promise and inspection probes would otherwise call Python. */
@@ -144,9 +156,16 @@ class Instance {
         request: (args, kwargs, streaming) => this.request(method, args, kwargs, streaming),
         observe: (outcome) => this.observe(outcome),
         check: () => this.check(),
+        annotations: this.annotations(method),
       },
       this.options,
     );
+  }
+
+  private annotations(method: string) {
+    const annotations = this.source.annotations;
+    const signature = annotations?.signature.methods.find((m) => m.name === method);
+    return annotations && signature ? { signature, types: annotations.types } : undefined;
   }
 
   async destroy(): Promise<void> {

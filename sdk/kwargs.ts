@@ -38,5 +38,19 @@ export function splitArgs(args: readonly unknown[]): { positional: unknown[]; ke
   return { positional: [...args], keywords: {} };
 }
 
+/**
+ * Keyword arguments after the positional ones: after every required one, and after any number
+ * of the optional ones (`f(title, kwargs({ max_length: 8 }))` leaves `separator` to its default).
+ */
+type WithKwargs<A extends unknown[], K extends Record<string, unknown>> = number extends A["length"]
+  ? [...A, Kwargs<K>] // an array, or a tuple with a rest element
+  : A extends []
+    ? [Kwargs<K>]
+  : A extends [infer Head, ...infer Tail]
+    ? [Head, ...WithKwargs<Tail, K>]
+    : A extends [(infer Head)?, ...infer Tail]
+      ? [Kwargs<K>] | [Head, ...WithKwargs<Tail, K>]
+      : [...A, Kwargs<K>];
+
 /** Positional arguments, followed by keyword arguments: optionally, or always when a keyword argument is required. */
-export type CallArgs<A extends unknown[], K extends Record<string, unknown>> = {} extends K ? A | [...A, Kwargs<K>] : [...A, Kwargs<K>];
+export type CallArgs<A extends unknown[], K extends Record<string, unknown>> = {} extends K ? A | WithKwargs<A, K> : WithKwargs<A, K>;

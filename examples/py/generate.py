@@ -1,11 +1,12 @@
 """The Python side of examples/streaming.ts: a generator that stands in for token-by-token output."""
 import logging
 import time
+from collections.abc import Iterator
 
 log = logging.getLogger("generate")
 
 
-def generate(prompt, max_tokens=6):
+def generate(prompt: str, max_tokens: int = 6) -> Iterator[str]:
     log.info("prompt has %d characters", len(prompt))
     words = ["ferries", "carry", "Python", "across", "the", "GPU", "river"]
     for i in range(max_tokens):

@@ -2,7 +2,7 @@
 import time
 
 
-def work(seconds):
+def work(seconds: float) -> str:
     step = 0.25
     for done in range(int(seconds / step)):
         print(f"working... {done * step:.2f}s of {seconds}s")

@@ -1,8 +1,9 @@
 """The Python side of examples/function.ts."""
 import re
+from typing import Optional
 
 
-def slugify(title, separator="-", max_length=None):
+def slugify(title: str, separator: str = "-", max_length: Optional[int] = None) -> str:
     """A URL slug: lowercase words joined by `separator`, cut at a word boundary."""
     words = re.findall(r"[a-z0-9]+", title.lower())
     slug = separator.join(words)

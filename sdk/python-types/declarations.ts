@@ -144,23 +144,21 @@ export function renderDeclarations(pythonFile: string, module: ModuleSignatures)
   const named = Object.entries(module.types).map(([name, type]) => renderNamedType(name, type));
   const functions = module.functions.map((fn) => `      /** line ${fn.line} */\n      ${key(fn.name)}: ${renderFunction(fn)};`);
   const classes = module.classes.map((cls) => `      /** line ${cls.line} */\n      ${key(cls.name)}: ${renderClass(cls, "      ")};`);
-  return [
-    banner(pythonFile),
-    HELPERS,
+  const block = (lines: string[]) => (lines.length ? `{\n${lines.join("\n")}\n    }` : "{}");
+  const body = [
     ...named,
     `declare const pythonModule: {
   readonly file: URL;
   readonly signatures: unknown;
   readonly types?: {
-    functions: {
-${functions.join("\n")}${functions.length ? "\n" : ""}    };
-    classes: {
-${classes.join("\n")}${classes.length ? "\n" : ""}    };
+    functions: ${block(functions)};
+    classes: ${block(classes)};
   };
 };
 export default pythonModule;
 `,
   ].join("\n");
+  return [banner(pythonFile), ...(body.includes("FerryNdArray<") ? [HELPERS] : []), body].join("\n");
 }
 
 /** The `.ferry.js` of a Python file: its URL (relative to the generated module) and its signatures. */
