@@ -15,6 +15,7 @@ import base64
 import collections
 import contextvars
 import ctypes
+import dataclasses
 import datetime
 import faulthandler
 import hashlib
@@ -271,6 +272,9 @@ def _msgpack_default(value):
         return msgpack.Timestamp.from_datetime(value)
     if isinstance(value, datetime.date):
         return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        # Its fields as a map (shallow: msgpack calls back here for nested ones).
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
     module = type(value).__module__
     if module == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
         value = value.detach().cpu().numpy()
