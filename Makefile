@@ -4,7 +4,7 @@ NODE_BIN := node_modules/.bin
 IMAGE ?= ferry-worker:latest
 IMAGE_CPU ?= ferry-worker-cpu:latest
 
-.PHONY: setup build typecheck test test-handler demo examples bench stress image image-cpu clean
+.PHONY: setup build typecheck types test test-handler demo examples bench stress image image-cpu clean
 
 # Idempotent: npm ci only when the lockfile changed; the Python check is quick when satisfied.
 setup: node_modules/.ferry-installed
@@ -18,8 +18,13 @@ node_modules/.ferry-installed: package-lock.json
 build: setup
 	node images/build.mjs --check
 
+# The examples' generated types must match their Python (`make types` rewrites them).
 typecheck: setup
 	$(NODE_BIN)/tsc --noEmit -p tsconfig.json
+	node bin/ferry.mjs types --check examples/py
+
+types: setup
+	node bin/ferry.mjs types examples/py
 
 test: setup build typecheck
 	$(NODE_BIN)/vitest run --reporter=default --reporter=json --outputFile.json=.ferry/vitest-results.json

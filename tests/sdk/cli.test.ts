@@ -53,7 +53,7 @@ describe("ferry CLI", () => {
     const top = await ferry("--help");
     expect(top.code).toBe(0);
     expect(top.stdout).toMatch(/^Usage: ferry/);
-    for (const command of ["serve", "deploy", "ls", "undeploy", "health"]) {
+    for (const command of ["serve", "deploy", "ls", "undeploy", "health", "types"]) {
       let text = "";
       const program = buildProgram().exitOverride().configureOutput({ writeOut: (t) => (text += t) });
       for (const sub of program.commands) sub.exitOverride().configureOutput({ writeOut: (t) => (text += t) });
