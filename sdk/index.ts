@@ -6,6 +6,7 @@ export { remote, Remote, type RemoteOptions } from "./remote.ts";
 export { kwargs, type Kwargs, type CallArgs } from "./kwargs.ts";
 export type { RemoteCallable, RemoteFunction, CallOptions, Yielded } from "./function.ts";
 export type { RemoteClass, ClassHandle, InstanceHandle, RemoteMethods } from "./cls.ts";
+export type { PythonModule, PythonModuleTypes, PythonSignature, PythonClassSignature } from "./python-module.ts";
 export type { CallResult, CallInfo, CallTimings, InstanceState, LogHandler, RemoteLogLine } from "./call.ts";
 export { printLog } from "./call.ts";
 export type { ProgressEvent, ProgressHandler, ProgressPhase } from "./progress/events.ts";
