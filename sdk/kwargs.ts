@@ -12,12 +12,16 @@ declare const KEYS: unique symbol;
 
 export interface Kwargs<T extends Record<string, unknown> = Record<string, unknown>> {
   readonly [KWARGS]: T;
-  /**
-   * Never present at run time: it makes `kwargs({ a, typo })` fail to type-check where only `a`
-   * is accepted (the keys given must be keys the function takes, or it has `**kwargs`).
-   */
-  readonly [KEYS]?: T extends unknown ? keyof T : never;
+  /** Never present at run time: the keys given, which `Accepted` compares with the keys a function takes. */
+  readonly [KEYS]?: keyof T;
 }
+
+/**
+ * The keyword arguments a function with keyword parameters `K` accepts. An object type rather
+ * than `Kwargs<K>`, so that it is compared member by member: `kwargs({ a, typo })` fails where
+ * only `a` is a parameter (unless the function has `**kwargs`, whose keys are any string).
+ */
+type Accepted<K extends Record<string, unknown>> = { readonly [KWARGS]: K; readonly [KEYS]?: keyof K };
 
 export function kwargs<T extends Record<string, unknown>>(values: T): Kwargs<T> {
   return Object.freeze({ [KWARGS]: values }) as Kwargs<T>;
@@ -43,14 +47,14 @@ export function splitArgs(args: readonly unknown[]): { positional: unknown[]; ke
  * of the optional ones (`f(title, kwargs({ max_length: 8 }))` leaves `separator` to its default).
  */
 type WithKwargs<A extends unknown[], K extends Record<string, unknown>> = number extends A["length"]
-  ? [...A, Kwargs<K>] // an array, or a tuple with a rest element
+  ? [...A, Accepted<K>] // an array, or a tuple with a rest element
   : A extends []
-    ? [Kwargs<K>]
+    ? [Accepted<K>]
   : A extends [infer Head, ...infer Tail]
     ? [Head, ...WithKwargs<Tail, K>]
     : A extends [(infer Head)?, ...infer Tail]
-      ? [Kwargs<K>] | [Head, ...WithKwargs<Tail, K>]
-      : [...A, Kwargs<K>];
+      ? [Accepted<K>] | [Head, ...WithKwargs<Tail, K>]
+      : [...A, Accepted<K>];
 
 /** Positional arguments, followed by keyword arguments: optionally, or always when a keyword argument is required. */
 export type CallArgs<A extends unknown[], K extends Record<string, unknown>> = {} extends K ? A | WithKwargs<A, K> : WithKwargs<A, K>;

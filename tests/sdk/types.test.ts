@@ -43,6 +43,18 @@ async function typeChecks(): Promise<void> {
   await embed(["a"], kwargs({ batch_size: "4" }));
   // @ts-expect-error kwargs must come last
   await embed(kwargs({ batch_size: 4 }), ["a"]);
+  // @ts-expect-error a known keyword next to an unknown one
+  await embed(["a"], kwargs({ batch_size: 4, batch: 4 }));
+
+  // A required keyword argument makes kwargs({...}) required; kwargs may follow any number of the optional positionals.
+  const tag = remote(gpu).function<[text: string, lang?: string, strict?: boolean], string, { model: string; top?: number }>("def tag(text, lang='en', strict=False, *, model, top=1): ...", "tag");
+  expectTypeOf(tag("t", kwargs({ model: "m" }))).toEqualTypeOf<Promise<string>>();
+  expectTypeOf(tag("t", "de", kwargs({ model: "m", top: 2 }))).toEqualTypeOf<Promise<string>>();
+  expectTypeOf(tag("t", "de", true, kwargs({ model: "m" }))).toEqualTypeOf<Promise<string>>();
+  // @ts-expect-error the required keyword argument is missing
+  await tag("t");
+  // @ts-expect-error the required keyword argument is missing from kwargs
+  await tag("t", kwargs({ top: 2 }));
 
   const m = await Model.create("tiny");
   expectTypeOf(m).toEqualTypeOf<ClassHandle<ModelApi>>();
