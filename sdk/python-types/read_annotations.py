@@ -270,6 +270,17 @@ class Module:
             self.types[name] = self.object_type(cls, kind)
         return {"k": "ref", "name": name}
 
+    def local_bases(self, cls):
+        """The classes of this file that `cls` derives from (a cycle, which Python would refuse, is cut)."""
+        out = []
+        for base in cls.bases:
+            b = self.qualify(base)
+            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
+                node = self.classes[b[len("<local>."):]]
+                if node is not cls and node.lineno < cls.lineno:
+                    out.append(node)
+        return out
+
     def object_kind(self, cls):
         for base in cls.bases:
             b = self.qualify(base)
@@ -277,10 +288,10 @@ class Module:
                 return "typeddict"
             if b == "typing.NamedTuple":
                 return "namedtuple"
-            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
-                inherited = self.object_kind(self.classes[b[len("<local>."):]])
-                if inherited:
-                    return inherited
+        for base in self.local_bases(cls):
+            inherited = self.object_kind(base)
+            if inherited:
+                return inherited
         if any(self.is_dataclass_decorator(d) for d in cls.decorator_list):
             return "dataclass"
         return None
@@ -292,10 +303,8 @@ class Module:
     def fields(self, cls):
         """Annotated fields, base classes first (a subclass adds to or overrides them)."""
         out = {}
-        for base in cls.bases:
-            b = self.qualify(base)
-            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
-                out.update(self.fields(self.classes[b[len("<local>."):]]))
+        for base in self.local_bases(cls):
+            out.update(self.fields(base))
         total = True
         for kw in cls.keywords:
             if kw.arg == "total" and isinstance(kw.value, ast.Constant):
@@ -365,14 +374,15 @@ class Module:
         methods = {}
         ctor = None
         opaque_base = False
+        local = self.local_bases(node)
+        for base in local:
+            inherited = self.cls(base)
+            methods.update({m["name"]: m for m in inherited["methods"]})
+            ctor = inherited["init"]
+            opaque_base = opaque_base or inherited["init"] is None
         for base in node.bases:
             b = self.qualify(base)
-            if b and b.startswith("<local>.") and b[len("<local>."):] in self.classes:
-                inherited = self.cls(self.classes[b[len("<local>."):]])
-                methods.update({m["name"]: m for m in inherited["methods"]})
-                ctor = inherited["init"]
-                opaque_base = opaque_base or inherited["init"] is None
-            elif b not in (None, "builtins.object", "typing.Generic", "typing.Protocol"):
+            if b not in (None, "builtins.object", "typing.Generic", "typing.Protocol") and not (b.startswith("<local>.") and self.classes.get(b[len("<local>."):]) in local):
                 opaque_base = True
         for stmt in node.body:
             if not isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -456,7 +466,10 @@ def read_file(path):
         return {"path": path, "error": {"line": exc.lineno or 0, "column": exc.offset or 0, "message": exc.msg}}
     except ValueError as exc:  # null bytes
         return {"path": path, "error": {"line": 0, "column": 0, "message": str(exc)}}
-    return {"path": path, "module": Module(tree).read(tree)}
+    try:
+        return {"path": path, "module": Module(tree).read(tree)}
+    except Exception as exc:  # an annotation this reader cannot follow: this file only, reported
+        return {"path": path, "error": {"line": 0, "column": 0, "message": f"cannot read its annotations: {type(exc).__name__}: {exc}"}}
 
 
 def main():
