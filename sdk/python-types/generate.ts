@@ -14,7 +14,7 @@ import { FerryError } from "../errors.ts";
 import { renderDeclarations, renderModule } from "./declarations.ts";
 import { ReadResultSchema, type ReadResult } from "./signatures.ts";
 
-/** The annotation reader ships next to this module (and must be copied next to it in a build). */
+/** The annotation reader (with its sibling `annotation_types.py`) ships next to this module, and must be copied next to it in a build. */
 export const READER_SCRIPT = fileURLToPath(new URL("./read_annotations.py", import.meta.url));
 
 /** Folders that hold no project sources: environments, caches, dependencies. */
@@ -69,7 +69,8 @@ export function pythonFiles(paths: string[], cwd = process.cwd()): string[] {
 /** Runs the annotation reader on these files: one Python process for all of them. */
 export async function readSignatures(files: string[], python = runnerPython()): Promise<ReadResult[]> {
   if (files.length === 0) return [];
-  const run = await execa(python, [READER_SCRIPT, ...files], { reject: false, stripFinalNewline: false, maxBuffer: 256 * 1024 * 1024 });
+  // -B: no __pycache__ written into the installed package.
+  const run = await execa(python, ["-B", READER_SCRIPT, ...files], { reject: false, stripFinalNewline: false, maxBuffer: 256 * 1024 * 1024 });
   if (run.failed) {
     const why = run.code === "ENOENT" ? `${python} was not found (set FERRY_PYTHON to a Python 3.9+)` : (run.stderr.trim().split("\n").pop() ?? run.shortMessage);
     throw new FerryError(`ferry types: the annotation reader failed: ${why}`);
