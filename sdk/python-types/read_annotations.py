@@ -98,17 +98,19 @@ class Signatures(ModuleTypes):
         return {"name": node.name, "line": node.lineno, "init": ctor, "methods": list(methods.values())}
 
     def read(self, tree):
-        functions = []
-        classes = []
+        # By name: a later definition replaces an earlier one, as it does when the module runs.
+        functions = {}
+        classes = {}
         for node in self.top_level(tree.body):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.append(self.function(node))
+                functions[node.name] = self.function(node)
             elif isinstance(node, ast.ClassDef) and self.object_kind(node) not in ("typeddict", "namedtuple"):
-                classes.append(self.cls(node))
+                classes[node.name] = self.cls(node)
         for name, node in self.classes.items():
             if self.object_kind(node):
                 self.local(name, node)
-        return {"functions": functions, "classes": classes, "types": {k: v for k, v in self.types.items() if v is not None}}
+        types = {k: v for k, v in self.types.items() if v is not None}
+        return {"functions": list(functions.values()), "classes": list(classes.values()), "types": types}
 
 
 def yields(fn):

@@ -30,8 +30,10 @@ T = TypeVar("T")
 def float_literal(x: Literal[1.5]) -> Callable[[int], str]: ...
 def not_imported(x: Optional[int]) -> "not python (" : ...
 def generic(x: T) -> list[T]: ...
+def type_var(x: T) -> list[T]: ...
 class A(B): pass
 class B(A): pass
+def generic(x: int) -> str: ...
 `,
     );
     const [result] = await readSignatures([path]);
@@ -39,7 +41,10 @@ class B(A): pass
     const rendered = Object.fromEntries(result.module.functions.map((f) => [f.name, renderFunction(f)]));
     expect(rendered.float_literal).toBe("{ args: [x: unknown /* Literal[1.5] */]; kwargs: {}; result: unknown /* Callable[[int], str] */; yields: unknown /* Callable[[int], str] */ }");
     expect(rendered.not_imported).toBe("{ args: [x: unknown /* Optional[int] */]; kwargs: {}; result: unknown /* not python ( */; yields: unknown /* not python ( */ }");
-    expect(rendered.generic).toBe("{ args: [x: unknown /* T */]; kwargs: {}; result: unknown /* T */[]; yields: unknown /* T */[] }");
+    expect(rendered.type_var).toBe("{ args: [x: unknown /* T */]; kwargs: {}; result: unknown /* T */[]; yields: unknown /* T */[] }");
+    // Defined twice: the later definition is the one the module ends up with.
+    expect(result.module.functions.filter((f) => f.name === "generic")).toHaveLength(1);
+    expect(rendered.generic).toBe("{ args: [x: number | bigint]; kwargs: {}; result: string; yields: string }");
     // A cycle of base classes (which Python itself refuses) does not loop.
     expect(result.module.classes.map((c) => c.name)).toEqual(["A", "B"]);
   }, 60_000);
