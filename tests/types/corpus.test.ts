@@ -257,10 +257,10 @@ export async function use(): Promise<void> {
     const args = ["--noEmit", "--strict", "--skipLibCheck", "--target", "ES2022", "--module", "ESNext", "--moduleResolution", "bundler", "--allowImportingTsExtensions", "--types", "node", join(dir, "use.ts")];
     let output = "";
     try {
-      execFileSync(process.execPath, [tsc, ...args], { encoding: "utf8", timeout: 120_000 });
+      execFileSync(process.execPath, [tsc, ...args], { encoding: "utf8", timeout: 300_000 });
     } catch (error) {
       output = String((error as { stdout?: string }).stdout ?? error);
     }
     expect(output).toBe("");
-  }, 180_000);
+  }, 360_000);
 });
