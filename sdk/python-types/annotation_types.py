@@ -254,6 +254,9 @@ class ModuleTypes:
             finally:
                 self.resolving.discard(name)
         cls = self.classes[name]
+        if self.is_enum(cls):
+            values = self.enum_values(cls)
+            return {"k": "literal", "values": values} if values else unknown(text(node))
         kind = self.object_kind(cls)
         if kind is None:
             return unknown(text(node))
@@ -261,6 +264,25 @@ class ModuleTypes:
             self.types[name] = None  # placeholder: a self-referencing field resolves to a ref
             self.types[name] = self.object_type(cls, kind)
         return {"k": "ref", "name": name}
+
+    def is_enum(self, cls):
+        return any((self.qualify(b) or "").startswith("enum.") for b in cls.bases)
+
+    def enum_values(self, cls):
+        """A str or int enum's member values (its members travel as those); None for a plain
+        Enum, whose members the codec cannot send, or members it cannot read (`auto()`)."""
+        bases = {self.qualify(b) for b in cls.bases}
+        if not bases & {"builtins.str", "builtins.int", "enum.IntEnum", "enum.StrEnum", "enum.IntFlag"}:
+            return None
+        values = []
+        for stmt in cls.body:
+            if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.targets[0], ast.Name)):
+                continue
+            value = stmt.value
+            if not (isinstance(value, ast.Constant) and isinstance(value.value, (str, int)) and not isinstance(value.value, bool)):
+                return None
+            values.append(value.value)
+        return values or None
 
     def local_bases(self, cls):
         """The classes of this file that `cls` derives from (a cycle, which Python would refuse, is cut)."""

@@ -104,7 +104,7 @@ class Signatures(ModuleTypes):
         for node in self.top_level(tree.body):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 functions[node.name] = self.function(node)
-            elif isinstance(node, ast.ClassDef) and self.object_kind(node) not in ("typeddict", "namedtuple"):
+            elif isinstance(node, ast.ClassDef) and self.object_kind(node) not in ("typeddict", "namedtuple") and not self.is_enum(node):
                 classes[node.name] = self.cls(node)
         for name, node in self.classes.items():
             if self.object_kind(node):

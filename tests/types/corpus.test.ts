@@ -60,6 +60,9 @@ const FUNCTIONS: Record<string, Record<string, string>> = {
     centroid: "{ args: [points: Point[]]; kwargs: {}; result: Point; yields: Point }",
     complete: "{ args: [request: Request]; kwargs: {}; result: Result; yields: Result }",
     tree: "{ args: [depth: number | bigint]; kwargs: {}; result: Node; yields: Node }",
+    // A str or int enum's members travel as their values; a plain Enum cannot be sent.
+    paint: '{ args: [color: "red" | "blue", level: 1 | 2]; kwargs: {}; result: "red" | "blue"; yields: "red" | "blue" }',
+    shape: "{ args: [s: unknown /* Shape */]; kwargs: {}; result: unknown /* Shape */; yields: unknown /* Shape */ }",
   },
   "params.py": {
     positional_only: "{ args: [a: number | bigint, b?: string]; kwargs: {}; result: null; yields: null }",

@@ -1,5 +1,6 @@
 """TypedDict, dataclasses and NamedTuple become named object types; aliases are expanded."""
 from dataclasses import dataclass, field
+from enum import Enum, IntEnum, auto
 from typing import ClassVar, NamedTuple, NewType, NotRequired, TypedDict
 
 Vector = list[float]
@@ -41,3 +42,21 @@ def user(uid: UserId) -> UserId: ...
 def centroid(points: list[Point]) -> Point: ...
 def complete(request: Request) -> Result: ...
 def tree(depth: int) -> Node: ...
+
+
+class Color(str, Enum):
+    RED = "red"
+    BLUE = "blue"
+
+
+class Level(IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+class Shape(Enum):
+    SQUARE = auto()
+
+
+def paint(color: Color, level: Level) -> Color: ...
+def shape(s: Shape) -> Shape: ...
