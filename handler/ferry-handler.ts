@@ -11,6 +11,8 @@
 import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
+import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
 import { redactDeep } from "../protocol/redaction.ts";
@@ -84,7 +86,11 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
     const respond = (response: FunctionResponse, extra: Record<string, unknown> = {}): HandlerResult => {
       timings.total_ms = since(started);
       const details = { ...(response.details ?? {}), ...extra, worker: { ...options.workerDetails(), worker_id: ctx.workerId } };
-      return redactDeep({ ...response, timings, details });
+      // An encoded result is the user's bytes as base64 (or a blob reference): text a secret
+      // cannot be found in, and that replacing characters would corrupt. It is not rescanned.
+      const { result, ...rest } = response;
+      const redacted = redactDeep({ ...rest, timings, details });
+      return result === undefined ? redacted : { ...redacted, result };
     };
 
     const parsed = parseFunctionRequest(job.input);
@@ -96,8 +102,12 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
 
     const queue = new AsyncQueue<StreamItem>();
     // Everything streamed leaves the worker like a response does: without secret values, and
-    // only then clipped to the live line limit.
-    const stream = { push: (item: StreamItem) => queue.push(clipLiveLine(redactDeep(item))), close: () => queue.close() };
+    // only then clipped to the live line limit. An encoded value is the user's bytes: neither.
+    const stream = {
+      push: (item: StreamItem) => queue.push(clipLiveLine(redactDeep(item))),
+      pushValue: (value: unknown) => queue.push({ value }),
+      close: () => queue.close(),
+    };
     const workerLine = (line: string) => {
       ctx.logger.info(line);
       stream.push({ log: { stream: "worker", line, job_id: job.id, worker_id: ctx.workerId } });
@@ -109,18 +119,67 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine, onProgress }, timings);
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
+      let resolved: ResolvedArguments;
+      try {
+        resolved = await resolveArgumentBlobs(request, ctx.signal);
+      } catch (error) {
+        if (!(error instanceof ArgumentBlobError)) throw error;
+        ctx.logger.warn({ err: error.message }, "an argument blob could not be read");
+        return respond({ success: false, error_type: ErrorType.DeserializationError, error: `An argument could not be read: ${error.message}`, stdout: "" }, prepared.reports);
+      }
+
+      const binary = request.serialization_format !== "json";
+      const places = new OutputPlaces(request.blob_outputs);
+      // Yielded values leave in order; one written to a blob waits for its upload, and the ones after it wait for it.
+      let delivering: Promise<void> = Promise.resolve();
+      let deliveryError: Error | undefined;
+      const onValue = (value: unknown) => {
+        if (!(value instanceof Uint8Array)) return stream.push({ value });
+        if (request.return_aggregate_stream) {
+          // A plain call gets every value back in its result; one too large for a stream chunk is not streamed as well.
+          if (Math.ceil(value.byteLength / 3) * 4 < STREAM_CHUNK_LIMIT_BYTES - 64) stream.pushValue(bytesToBase64(value));
+          return;
+        }
+        delivering = delivering.then(async () => {
+          if (deliveryError) return;
+          try {
+            stream.pushValue(await places.place(value, ctx.signal));
+          } catch (error) {
+            deliveryError = error as Error;
+          }
+        });
+      };
+
       onProgress(preparing ? { phase: "running" } : { phase: "running", worker_id: ctx.workerId });
       const executeStarted = performance.now();
-      const outcome = await options.engine.call(engineJob(request), {
+      const outcome = await options.engine.call(engineJob(request, resolved), {
         signal: ctx.signal,
         timeoutMs: request.timeout_ms ?? options.defaultTimeoutMs,
         onLog: (line) => {
           ctx.logger.info({ stream: line.stream }, line.line);
           stream.push({ log: { stream: line.stream, line: line.line, job_id: job.id, worker_id: ctx.workerId } });
         },
-        onValue: (value) => stream.push({ value }),
+        onValue,
+        valuesAsBytes: binary,
       });
       timings.execute_ms = since(executeStarted);
+      await delivering;
+      if (outcome.result_bytes) {
+        const bytes = outcome.result_bytes;
+        delete outcome.result_bytes;
+        try {
+          if (!deliveryError) outcome.result = await places.place(bytes, ctx.signal);
+        } catch (error) {
+          deliveryError = error as Error;
+        }
+      }
+      if (deliveryError) {
+        ctx.logger.error({ err: deliveryError.message }, "a value could not be delivered");
+        return respond(
+          { success: false, error_type: ErrorType.ResultDeliveryError, error: `The call finished but its value could not be delivered: ${deliveryError.message}`, stdout: outcome.stdout ?? "" },
+          prepared.reports,
+        );
+      }
 
       const extra: Record<string, unknown> = { ...prepared.reports };
       const decision = options.onCallOutcome?.(outcome);
@@ -218,7 +277,7 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
   return { failure: { success: false, error_type: errorType, error: `${errorType}: ${message}`, stdout: "" }, reports };
 }
 
-function engineJob(request: FunctionRequest): EngineJob {
+function engineJob(request: FunctionRequest, resolved: ResolvedArguments): EngineJob {
   return {
     execution_type: request.execution_type,
     function_name: request.function_name,
@@ -228,10 +287,10 @@ function engineJob(request: FunctionRequest): EngineJob {
     method_name: request.method_name,
     instance_id: request.instance_id,
     create_new_instance: request.create_new_instance,
-    args: request.args,
-    kwargs: request.kwargs,
-    constructor_args: request.constructor_args,
-    constructor_kwargs: request.constructor_kwargs,
+    args: resolved.args,
+    kwargs: resolved.kwargs,
+    constructor_args: resolved.constructor_args,
+    constructor_kwargs: resolved.constructor_kwargs,
     serialization_format: request.serialization_format,
     modules: request.modules,
     code_file: request.code_file,

@@ -22,6 +22,11 @@ export const ErrorType = {
   DeserializationError: "DeserializationError",
   DependencyInstallError: "DependencyInstallError",
   ModelDownloadError: "ModelDownloadError",
+  /**
+   * The call finished but a value could not be delivered: an upload to an output place failed,
+   * or the job API refused the result (too large, with no blob store to put it in).
+   */
+  ResultDeliveryError: "ResultDeliveryError",
   /** A preparation step failed in a way that is neither an install nor a download. */
   PreparationError: "PreparationError",
   /** The job failed without a Ferry response (the handler itself threw, or a foreign worker answered). */

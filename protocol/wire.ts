@@ -8,6 +8,7 @@
  */
 import { z } from "zod";
 import type { WorkerProgress } from "./progress.ts";
+import { BlobInputRefSchema, BlobOutputRefSchema, BlobOutputsSchema } from "./blob-ref.ts";
 
 export const SERIALIZATION_FORMATS = ["cloudpickle", "json", "msgpack"] as const;
 export type SerializationFormat = (typeof SERIALIZATION_FORMATS)[number];
@@ -87,6 +88,8 @@ export const FunctionRequestSchema = z
     modules: record(z.string()),
     /** Ferry: per-job timeout for the Python call; the worker default applies when absent. */
     timeout_ms: z.number().int().positive().max(86_400_000).nullish().transform((v) => v ?? undefined),
+    /** Ferry: where values too large to answer inline go (PUT URLs, used in order), and from what size. */
+    blob_outputs: BlobOutputsSchema.nullish().transform((v) => v ?? undefined),
     /** Ferry: for generator calls, also return every yielded value in `result`. */
     return_aggregate_stream: z
       .boolean()
@@ -103,20 +106,20 @@ export const FunctionRequestSchema = z
     if (req.serialization_format !== "json") {
       const base64Items = (field: "args" | "constructor_args", items: unknown[]) =>
         items.forEach((item, i) => {
-          if (typeof item !== "string")
+          if (typeof item !== "string" && !BlobInputRefSchema.safeParse(item).success)
             ctx.addIssue({
               code: "custom",
               path: [field, i],
-              message: `must be a base64 string under serialization_format "${req.serialization_format}"`,
+              message: `must be a base64 string (or a ferry_blob reference) under serialization_format "${req.serialization_format}"`,
             });
         });
       const base64Values = (field: "kwargs" | "constructor_kwargs", values: Record<string, unknown>) =>
         Object.entries(values).forEach(([key, item]) => {
-          if (typeof item !== "string")
+          if (typeof item !== "string" && !BlobInputRefSchema.safeParse(item).success)
             ctx.addIssue({
               code: "custom",
               path: [field, key],
-              message: `must be a base64 string under serialization_format "${req.serialization_format}"`,
+              message: `must be a base64 string (or a ferry_blob reference) under serialization_format "${req.serialization_format}"`,
             });
         });
       base64Items("args", req.args);
@@ -165,8 +168,8 @@ export type Timings = z.infer<typeof TimingsSchema>;
 
 export const FunctionResponseSchema = z.object({
   success: z.boolean(),
-  /** cloudpickle / msgpack: base64 of the serialized result. */
-  result: z.string().nullish(),
+  /** cloudpickle / msgpack: base64 of the serialized result, or a reference to the blob output it was written to. */
+  result: z.union([z.string(), BlobOutputRefSchema]).nullish(),
   /** json format: the result itself. */
   json_result: z.unknown().optional(),
   /** Message and traceback. */
@@ -187,8 +190,8 @@ export type FunctionResponse = z.infer<typeof FunctionResponseSchema>;
 
 /**
  * Items a Ferry worker streams for a job: a live log line, one value a generator yielded
- * (encoded like `result`: base64 for cloudpickle/msgpack, the value itself for json), or a
- * progress event (`protocol/progress.ts`).
+ * (encoded like `result`: base64 or a blob reference for cloudpickle/msgpack, the value itself
+ * for json), or a progress event (`protocol/progress.ts`).
  */
 export type StreamItem = { log: LogLine } | { value: unknown } | { progress: WorkerProgress };
 export interface LogLine {

@@ -12,9 +12,8 @@
  * `/cancel/{id}`; when the abort comes while `/runsync` is still held, its id is not known yet,
  * so that request is left to answer (at most the 1 s wait) and the cancel follows it.
  */
-import type { FunctionRequestInput } from "../protocol/wire.ts";
+import type { FunctionRequestInput, FunctionResponse } from "../protocol/wire.ts";
 import { FunctionResponseSchema } from "../protocol/wire.ts";
-import { decodeBase64 } from "./codec.ts";
 import {
   CancelledError,
   FerryError,
@@ -95,7 +94,8 @@ export interface InvokeSpec {
 
 /** The successful outcome before the value is decoded. */
 export interface Outcome extends CallInfo {
-  result: string | null | undefined;
+  /** base64 MessagePack, or a reference to the blob output the worker wrote. */
+  result: FunctionResponse["result"];
 }
 
 
@@ -384,8 +384,3 @@ export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, O
   }
 }
 
-/** Decodes an outcome's result (base64 MessagePack). */
-export function decodeResult(outcome: Pick<Outcome, "result">, path = "result"): unknown {
-  if (outcome.result === null || outcome.result === undefined) return null;
-  return decodeBase64(outcome.result, path);
-}

@@ -11,6 +11,7 @@ import { inspect } from "node:util";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
 import { invoke, printLog, type Outcome } from "./call.ts";
 import { FerryError } from "./errors.ts";
+import type { EncodedArg } from "./blobs/call-values.ts";
 import { controlOptionsOf, encodeArgs, makeCallable, type CallOptions, type RemoteCallable } from "./function.ts";
 import type { CallArgs, Kwargs } from "./kwargs.ts";
 import type { PythonSignature } from "./python-module.ts";
@@ -111,7 +112,7 @@ class Instance {
     readonly options: CallOptions,
   ) {}
 
-  request(method: string, args: string[], kwargs: Record<string, string>, streaming: boolean, first = false): FunctionRequestInput {
+  request(method: string, args: EncodedArg[], kwargs: Record<string, EncodedArg>, streaming: boolean, first = false): FunctionRequestInput {
     return {
       ...this.source.base,
       execution_type: "class",

@@ -111,6 +111,33 @@ export class SerializationError extends FerryError {
   }
 }
 
+/**
+ * A call whose request would be over the endpoint's size cap, refused before anything was
+ * encoded or sent: on RunPod without a blob store, large values have no other way there.
+ */
+export class PayloadTooLargeError extends FerryError {
+  override name = "PayloadTooLargeError";
+  /** The request's estimated size in bytes (values as base64, code and options). */
+  readonly bytes: number;
+  /** The cap it would pass: 10 MB, RunPod's cap for `/run`. */
+  readonly capBytes: number;
+  constructor(bytes: number, capBytes: number, route: string) {
+    const mb = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MB`;
+    super(
+      `the request would be about ${mb(bytes)}, over RunPod's ${mb(capBytes)} cap for ${route}, and no blob store is configured: ` +
+        "configure one (configure({ blobStore: { bucket, endpoint, region } }) or FERRY_BLOB_S3_BUCKET / FERRY_BLOB_S3_ENDPOINT / FERRY_BLOB_S3_REGION " +
+        "with AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY) and values over the threshold travel as blobs (see docs/sdk.md, Large values)",
+    );
+    this.bytes = bytes;
+    this.capBytes = capBytes;
+  }
+}
+
+/** A value could not be written to or read from the blob store (the call's values are not lost: nothing ran, or the error says what did). */
+export class BlobStoreError extends FerryError {
+  override name = "BlobStoreError";
+}
+
 /** A resource, `remote()` option or call option is invalid (with "did you mean" for misspellings). */
 export class ConfigError extends FerryError {
   override name = "ConfigError";
@@ -250,6 +277,7 @@ const ERROR_OF_TYPE: Record<FerryErrorType, (inputs: ErrorInputs) => FerryError>
   OutOfMemory: ({ init }) => new RemoteError(init),
   SerializationError: ({ init }) => new RemoteError(init),
   DeserializationError: ({ init }) => new RemoteError(init),
+  ResultDeliveryError: ({ init }) => new RemoteError(init),
   PreparationError: ({ init }) => new RemoteError(init),
   WorkerError: ({ init }) => new RemoteError(init),
 };

@@ -6,7 +6,8 @@
  */
 import { z } from "zod";
 import type { FunctionRequestInput } from "../protocol/wire.ts";
-import { decodeResult, invoke, invokeStream, type CallControlOptions, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
+import type { CallValues, EncodedArg } from "./blobs/call-values.ts";
+import { invoke, invokeStream, type CallControlOptions, type CallInfo, type CallResult, type LogHandler, type Outcome } from "./call.ts";
 import { encodeBase64 } from "./codec.ts";
 import { ConfigError, ResultValidationError } from "./errors.ts";
 import { isKwargs, splitArgs, type CallArgs } from "./kwargs.ts";
@@ -78,7 +79,7 @@ export interface CallableTarget {
   label: string;
   resource: Resource;
   /** The request for these already-encoded arguments. */
-  request(args: string[], kwargs: Record<string, string>, streaming: boolean): FunctionRequestInput | Promise<FunctionRequestInput>;
+  request(args: EncodedArg[], kwargs: Record<string, EncodedArg>, streaming: boolean): FunctionRequestInput | Promise<FunctionRequestInput>;
   /** Sees every successful outcome (class handles track their instance here). */
   observe?(outcome: Outcome): void;
   /** Throws when calls are no longer allowed (a destroyed instance). */
@@ -86,11 +87,18 @@ export interface CallableTarget {
   annotations?: Annotations | undefined;
 }
 
-export function encodeArgs(args: readonly unknown[]): { args: string[]; kwargs: Record<string, string> } {
+/** Positional arguments and the keyword arguments of a trailing `kwargs({...})`. */
+function splitCallArgs(args: readonly unknown[]): { positional: unknown[]; keywords: Record<string, unknown> } {
   const { positional, keywords } = splitArgs(args);
   positional.forEach((value, i) => {
     if (isKwargs(value)) throw new ConfigError(`args[${i}]: kwargs({...}) must be the last argument`);
   });
+  return { positional, keywords };
+}
+
+/** Inline arguments (constructor arguments, which every call of an instance carries again). */
+export function encodeArgs(args: readonly unknown[]): { args: string[]; kwargs: Record<string, string> } {
+  const { positional, keywords } = splitCallArgs(args);
   return {
     args: positional.map((value, i) => encodeBase64(value, `args[${i}]`)),
     kwargs: Object.fromEntries(Object.entries(keywords).map(([key, value]) => [key, encodeBase64(value, `kwargs.${key}`)])),
@@ -133,53 +141,73 @@ export function makeCallable<Args extends unknown[], R, K extends Record<string,
   const annotated = options.validate && target.annotations ? annotationSchemas(target.annotations) : undefined;
   const controlOptions = () => controlOptionsOf(options);
 
-  const prepare = async (args: readonly unknown[], streaming: boolean): Promise<FunctionRequestInput> => {
+  /** The request, with its large values stored as blobs; `values` reads the answer's and deletes them all. */
+  const prepare = async (args: readonly unknown[], streaming: boolean): Promise<{ input: FunctionRequestInput; values: CallValues }> => {
     target.check?.();
-    const encoded = encodeArgs(args);
-    return target.request(encoded.args, encoded.kwargs, streaming);
+    const { positional, keywords } = splitCallArgs(args);
+    const values = await getRuntime().callValues(target.resource, streaming);
+    try {
+      const encoded = await values.encodeArgs(positional, keywords, options.signal);
+      const input = { ...(await target.request(encoded.args, encoded.kwargs, streaming)) };
+      const outputs = await values.outputs(options.signal);
+      if (outputs) input.blob_outputs = outputs;
+      values.checkRequestSize(input);
+      return { input, values };
+    } catch (error) {
+      values.release();
+      throw error;
+    }
   };
 
   const details = async (args: readonly unknown[]): Promise<CallResult<R>> => {
-    const input = await prepare(args, false);
-    const runtime = getRuntime();
-    const outcome = await invoke({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
-    target.observe?.(outcome);
-    const decoded = decodeResult(outcome);
-    if (annotated) checkAnnotated(annotated.result, decoded, "result", outcome.jobId, target.label);
-    const value = validate(options.schema, decoded, outcome.jobId, target.label) as R;
-    const { result: _encoded, ...info } = outcome;
-    return { ...info, value };
+    const { input, values } = await prepare(args, false);
+    try {
+      const runtime = getRuntime();
+      const outcome = await invoke({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
+      target.observe?.(outcome);
+      const decoded = await values.decode(outcome.result, "result", options.signal);
+      if (annotated) checkAnnotated(annotated.result, decoded, "result", outcome.jobId, target.label);
+      const value = validate(options.schema, decoded, outcome.jobId, target.label) as R;
+      const { result: _encoded, ...info } = outcome;
+      return { ...info, value };
+    } finally {
+      values.release();
+    }
   };
 
   const callable = (async (...args: unknown[]) => (await details(args)).value) as unknown as RemoteCallable<Args, R, K, Y>;
 
   async function* stream(...args: unknown[]): AsyncGenerator<Y, CallInfo, undefined> {
-    const input = await prepare(args, true);
-    const runtime = getRuntime();
-    const generator = invokeStream({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
-    let index = 0;
-    let step = await generator.next();
+    const { input, values } = await prepare(args, true);
     try {
-      while (!step.done) {
-        const path = `yield[${index++}]`;
-        const value = decodeResult({ result: step.value as string }, path);
-        if (annotated) checkAnnotated(annotated.yields, value, path, undefined, target.label);
-        yield value as Y;
-        step = await generator.next();
+      const runtime = getRuntime();
+      const generator = invokeStream({ endpoint: () => runtime.endpoint(target.resource), input, options: controlOptions(), label: target.label });
+      let index = 0;
+      let step = await generator.next();
+      try {
+        while (!step.done) {
+          const path = `yield[${index++}]`;
+          const value = await values.decode(step.value, path, options.signal);
+          if (annotated) checkAnnotated(annotated.yields, value, path, undefined, target.label);
+          yield value as Y;
+          step = await generator.next();
+        }
+      } finally {
+        if (!step.done) await generator.return(undefined as never);
       }
+      const outcome = step.value;
+      target.observe?.(outcome);
+      // A plain function streamed: its value (unless None) is the one item.
+      if (index === 0) {
+        const value = await values.decode(outcome.result, "result", options.signal);
+        if (annotated && !target.annotations?.signature.generator) checkAnnotated(annotated.yields, value, "result", outcome.jobId, target.label);
+        if (value !== null) yield value as Y;
+      }
+      const { result: _encoded, ...info } = outcome;
+      return info;
     } finally {
-      if (!step.done) await generator.return(undefined as never);
+      values.release();
     }
-    const outcome = step.value;
-    target.observe?.(outcome);
-    // A plain function streamed: its value (unless None) is the one item.
-    if (index === 0) {
-      const value = decodeResult(outcome);
-      if (annotated && !target.annotations?.signature.generator) checkAnnotated(annotated.yields, value, "result", outcome.jobId, target.label);
-      if (value !== null) yield value as Y;
-    }
-    const { result: _encoded, ...info } = outcome;
-    return info;
   }
 
   Object.defineProperties(callable, {

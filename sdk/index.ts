@@ -40,6 +40,9 @@ export {
   SerializationError,
   ConfigError,
   ResultValidationError,
+  PayloadTooLargeError,
+  BlobStoreError,
 } from "./errors.ts";
 export { configure, shutdown, type FerryOptions } from "./runtime.ts";
+export type { BlobStoreOptions } from "./blobs/blob-store-options.ts";
 export { deploy, deployments, undeployResource, endpointHealth } from "./deploy.ts";

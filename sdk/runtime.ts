@@ -12,6 +12,10 @@ import type { Resource } from "./resources.ts";
 import { localNotice, probeLocalServer, resolveTarget, type TargetKind, type TargetSettings } from "./target.ts";
 import { EndpointClient, type RetryPolicy } from "./transport.ts";
 import { z } from "zod";
+import type { BlobStore } from "./blobs/blob-store.ts";
+import { BlobStoreOptionsSchema, blobStoreFromEnv, blobThreshold, type BlobStoreOptions } from "./blobs/blob-store-options.ts";
+import { CallValues } from "./blobs/call-values.ts";
+import { LocalBlobStore } from "./blobs/local-blob-store.ts";
 
 export interface FerryOptions extends TargetSettings {
   /** Where remote log lines go by default: a handler, or false for nowhere. Default: this console. */
@@ -24,6 +28,14 @@ export interface FerryOptions extends TargetSettings {
   retry?: Partial<RetryPolicy> | undefined;
   fetch?: typeof fetch | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /**
+   * An S3-compatible bucket for values over the threshold (default from FERRY_BLOB_S3_* variables);
+   * without one, local calls use the local server's store and RunPod calls send values inline.
+   * `false`: no store at all, every value inline.
+   */
+  blobStore?: BlobStoreOptions | false | undefined;
+  /** Encoded values over this many bytes travel as blobs (default FERRY_BLOB_THRESHOLD_BYTES, else 1 MB). */
+  blobThresholdBytes?: number | undefined;
 }
 
 const FerryOptionsSchema = z.object({
@@ -40,6 +52,8 @@ const FerryOptionsSchema = z.object({
   retry: z.object({ maxRetries: z.number().int().min(0), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }).partial().optional(),
   fetch: z.custom<typeof fetch>((v) => typeof v === "function").optional(),
   env: z.record(z.string(), z.string().optional()).optional(),
+  blobStore: z.union([z.literal(false), BlobStoreOptionsSchema]).optional(),
+  blobThresholdBytes: z.number().int().nonnegative().optional(),
 });
 
 export interface ConnectedTarget {
@@ -64,6 +78,8 @@ export class Runtime {
   private readonly endpoints = new Map<Resource, Promise<EndpointClient>>();
   private readonly deployed = new Map<Resource, DeployResult>();
   private started: StartedServer | undefined;
+  private s3Store: Promise<BlobStore> | undefined;
+  private readonly localStores = new Map<EndpointClient, LocalBlobStore>();
 
   constructor(readonly options: FerryOptions = {}) {}
 
@@ -152,6 +168,31 @@ export class Runtime {
     return pending;
   }
 
+  /** The value handling of one call to `resource`: where large values go, and the caps that apply. */
+  async callValues(resource: Resource, streaming: boolean): Promise<CallValues> {
+    const t = await this.target();
+    const store = await this.blobStore(resource, t);
+    return new CallValues({ store, thresholdBytes: blobThreshold(this.options.blobThresholdBytes, this.env), enforceCaps: t.kind === "runpod" }, streaming);
+  }
+
+  private async blobStore(resource: Resource, t: ConnectedTarget): Promise<BlobStore | undefined> {
+    if (this.options.blobStore === false) return undefined;
+    const s3 = this.options.blobStore ?? blobStoreFromEnv(this.env);
+    if (s3) {
+      // Imported on first use: a process that never stores a blob in S3 never loads the AWS SDK.
+      this.s3Store ??= import("./blobs/s3-blob-store.ts").then(({ S3BlobStore }) => new S3BlobStore(s3));
+      return this.s3Store;
+    }
+    if (t.kind !== "local") return undefined;
+    const client = await this.endpoint(resource);
+    let store = this.localStores.get(client);
+    if (!store) {
+      store = new LocalBlobStore(t.endpointBaseUrl, client.endpointId, t.apiKey);
+      this.localStores.set(client, store);
+    }
+    return store;
+  }
+
   /** How the resource was provisioned in this process, once it was. */
   deployment(resource: Resource): DeployResult | undefined {
     return this.deployed.get(resource);
@@ -161,6 +202,7 @@ export class Runtime {
     const t = this.targetPromise;
     this.targetPromise = undefined;
     this.endpoints.clear();
+    this.localStores.clear();
     if (t) await (await t.catch(() => undefined))?.close();
   }
 }

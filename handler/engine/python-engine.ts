@@ -22,7 +22,7 @@ import type { Logger } from "../../protocol/logger.ts";
 import { silentLogger } from "../../protocol/logger.ts";
 import { childEnvironment } from "../child-environment.ts";
 import type { FunctionRequest, FunctionResponse } from "../../protocol/wire.ts";
-import { encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
+import { detachLargeBytes, encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
 
 /** The error type a cancelled call ends with. */
 type CancelReason = typeof ErrorType.Timeout | typeof ErrorType.Cancelled;
@@ -57,9 +57,14 @@ export interface CallOptions {
   onLog?: (line: LiveLogLine) => void;
   /** A yielded value, encoded like `result` (base64 text, or the JSON value itself for json). */
   onValue?: (value: unknown, index: number) => void;
+  /**
+   * Encoded values (the result, yielded values) stay the child's bytes instead of becoming
+   * base64 text: the result arrives in `result_bytes`, and `onValue` gets a Uint8Array.
+   */
+  valuesAsBytes?: boolean;
 }
 
-export type CallOutcome = FunctionResponse & { error_traceback?: string };
+export type CallOutcome = FunctionResponse & { error_traceback?: string; result_bytes?: Uint8Array };
 
 export interface RequirementCheck {
   requirement: string;
@@ -180,10 +185,12 @@ class Child {
     this.failReady(error);
   }
 
-  send(frame: Frame): void {
+  /** A frame, then the attachments it lists (each written from its own buffer, uncopied). */
+  send(frame: Frame, attachments: Uint8Array[] = []): void {
     if (!this.alive) return;
     // A write to a child that just died fails with EPIPE; its calls are answered by the exit path.
     this.input.write(encodeFrame(frame), () => undefined);
+    for (const bytes of attachments) this.input.write(bytes, () => undefined);
   }
 
   /** SIGKILL to the child's whole process group (where there are groups), so nothing it started stays. */
@@ -271,7 +278,16 @@ export class PythonEngine extends EventEmitter {
   private spawnChild(): Child {
     const proc = spawn(this.python, ["-u", this.runnerPath], {
       stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
-      env: { ...this.env, PYTHONUNBUFFERED: "1", FERRY_IN_FD: "3", FERRY_OUT_FD: "4" },
+      env: {
+        ...this.env,
+        PYTHONUNBUFFERED: "1",
+        FERRY_IN_FD: "3",
+        FERRY_OUT_FD: "4",
+        // glibc raises its mmap threshold after each large free, up to 32 MB, and then keeps
+        // freed multi-MB argument buffers in the heap instead of returning them to the system:
+        // a fixed threshold at the blob threshold (1 MB) gives a finished call's memory back.
+        MALLOC_MMAP_THRESHOLD_: this.env.MALLOC_MMAP_THRESHOLD_ ?? "1048576",
+      },
       // Its own process group: a kill reaches whatever user code started (`sleep 60 &`, a
       // daemon), and the runner takes that group down when the worker's pipe closes.
       detached: GROUPS,
@@ -368,14 +384,15 @@ export class PythonEngine extends EventEmitter {
         const call = child.calls.get(Number(frame.id));
         if (!call) return;
         // json values travel as JSON text (exactly what json.dumps accepted); the others as bytes.
-        const value = call.format === "json" ? JSON.parse(String(frame.value)) : frame.value instanceof Uint8Array ? bytesToBase64(frame.value) : frame.value;
+        const bytes = frame.value instanceof Uint8Array && !call.options.valuesAsBytes;
+        const value = call.format === "json" ? JSON.parse(String(frame.value)) : bytes ? bytesToBase64(frame.value as Uint8Array) : frame.value;
         call.options.onValue?.(value, Number(frame.index));
         return;
       }
       case "result": {
         const call = child.calls.get(Number(frame.id));
         if (!call) return;
-        this.finish(child, call, toOutcome(frame.response as Record<string, unknown>));
+        this.finish(child, call, toOutcome(frame.response as Record<string, unknown>, call.options.valuesAsBytes === true));
         return;
       }
       case "reply": {
@@ -456,7 +473,8 @@ export class PythonEngine extends EventEmitter {
         call.timers.push(setTimeout(() => this.cancel(child, id, ErrorType.Timeout, `Timed out after ${timeoutMs} ms`), timeoutMs));
       }
       try {
-        child.send({ t: "call", id, job: childJob });
+        const { job: framed, attachments } = detachLargeBytes(childJob);
+        child.send({ t: "call", id, job: framed, attachments: attachments.map((a) => a.byteLength) }, attachments);
       } catch (error) {
         // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
         this.finish(child, call, { success: false, error_type: ErrorType.DeserializationError, error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
@@ -546,11 +564,16 @@ export class PythonEngine extends EventEmitter {
   }
 }
 
-function toOutcome(response: Record<string, unknown>): CallOutcome {
+function toOutcome(response: Record<string, unknown>, valuesAsBytes: boolean): CallOutcome {
   const { json_result_text, ...rest } = response;
   const outcome = rest as unknown as CallOutcome;
   if (typeof json_result_text === "string") outcome.json_result = JSON.parse(json_result_text);
-  if (rest.result instanceof Uint8Array) outcome.result = bytesToBase64(rest.result);
+  if (rest.result instanceof Uint8Array) {
+    if (valuesAsBytes) {
+      outcome.result_bytes = rest.result;
+      delete outcome.result;
+    } else outcome.result = bytesToBase64(rest.result);
+  }
   return outcome;
 }
 

@@ -7,26 +7,22 @@ alive between calls, captures output per call, streams generator values, and ans
 requests (requirement checks, import cache invalidation, instance destruction).
 
 Standard library + msgpack; cloudpickle when present (plain pickle reads what it wrote), numpy
-when an array crosses the boundary.
+when an array crosses the boundary. Values are encoded and decoded by `_ferry_values.py` beside it.
 """
 
 import asyncio
-import base64
 import collections
 import contextvars
 import ctypes
-import dataclasses
 import datetime
 import faulthandler
 import hashlib
 import importlib
 import inspect
 import io
-import json
 import linecache
 import logging
 import os
-import pickle
 import re
 import shutil
 import signal
@@ -42,6 +38,7 @@ from concurrent.futures import ThreadPoolExecutor
 import msgpack
 
 from _ferry_requirements import check_requirements
+from _ferry_values import EncodeError, decode_arguments, encode_value
 
 try:
     import cloudpickle
@@ -52,9 +49,7 @@ IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
 OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
 MAX_INSTANCES = int(os.environ.get("FERRY_MAX_INSTANCES", "16"))
 MAX_CAPTURE_CHARS = int(os.environ.get("FERRY_MAX_CAPTURE_CHARS", str(4 * 1024 * 1024)))
-EXT_NDARRAY = 1
-EXT_BIGINT = 2
-RUNNER_FILE = os.path.abspath(__file__)
+RUNNER_FILES = {os.path.abspath(__file__), os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ferry_values.py")}
 
 # Error categories the worker understands, beside Python exception class names.
 E_TIMEOUT = "Timeout"
@@ -74,23 +69,46 @@ _write_lock = threading.Lock()
 
 def send(frame):
     data = msgpack.packb(frame, use_bin_type=True)
-    buf = struct.pack(">I", len(data)) + data
+    # Header and body leave as two buffers of one write: a large body is never copied to prepend four bytes.
+    parts = [memoryview(struct.pack(">I", len(data))), memoryview(data)]
     with _write_lock:
-        view = memoryview(buf)
-        while view:
-            written = os.write(OUT_FD, view)
-            view = view[written:]
+        while parts:
+            written = os.writev(OUT_FD, parts)
+            while parts and written >= len(parts[0]):
+                written -= len(parts[0])
+                parts.pop(0)
+            if parts and written:
+                parts[0] = parts[0][written:]
 
 
 def _read_exact(n):
-    chunks = []
-    while n:
-        chunk = os.read(IN_FD, min(n, 1 << 20))
-        if not chunk:
+    """n bytes from the worker, read straight into one buffer (no pieces to join)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    filled = 0
+    while filled < n:
+        got = os.readv(IN_FD, [view[filled:]])
+        if not got:
             return None
-        chunks.append(chunk)
-        n -= len(chunk)
-    return b"".join(chunks)
+        filled += got
+    return buf
+
+
+def _attach(job, attached):
+    """Puts each attachment (bytes written after the frame, read into a buffer of its own) where
+    the job's document holds its `{"$attachment": i}` marker."""
+
+    def resolve(item):
+        if isinstance(item, dict) and "$attachment" in item:
+            return attached[item["$attachment"]]
+        return item
+
+    for field in ("args", "constructor_args"):
+        if isinstance(job.get(field), list):
+            job[field] = [resolve(item) for item in job[field]]
+    for field in ("kwargs", "constructor_kwargs"):
+        if isinstance(job.get(field), dict):
+            job[field] = {key: resolve(item) for key, item in job[field].items()}
 
 
 def reader_thread(loop, dispatch):
@@ -104,6 +122,11 @@ def reader_thread(loop, dispatch):
             break
         try:
             frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+            attached = [_read_exact(int(n)) for n in frame.get("attachments") or []]
+            if any(a is None for a in attached):
+                break
+            if attached:
+                _attach(frame["job"], attached)
         except Exception as exc:
             # A frame this process cannot read leaves the protocol in an unknown state: exit, and
             # the worker answers the calls in flight and starts a new child.
@@ -237,159 +260,6 @@ class CallLogHandler(logging.Handler):
 
 
 # ---------------------------------------------------------------------------------------------
-# Value encoding
-# ---------------------------------------------------------------------------------------------
-
-
-class EncodeError(Exception):
-    pass
-
-
-def _numpy():
-    import numpy
-
-    return numpy
-
-
-def _ext_hook(code, data):
-    if code == EXT_NDARRAY:
-        dtype, shape, raw = msgpack.unpackb(data, raw=False)
-        np = _numpy()
-        return np.frombuffer(raw, dtype=np.dtype(dtype)).reshape(shape).copy()
-    if code == EXT_BIGINT:
-        return int(data.decode("utf-8"))
-    return msgpack.ExtType(code, data)
-
-
-def _msgpack_default(value):
-    if isinstance(value, int):  # outside the 64-bit range msgpack covers
-        return msgpack.ExtType(EXT_BIGINT, str(value).encode("utf-8"))
-    if isinstance(value, (tuple, set, frozenset)):
-        return list(value)
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return msgpack.Timestamp.from_datetime(value)
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        # Its fields as a map (shallow: msgpack calls back here for nested ones).
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
-    module = type(value).__module__
-    if module == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
-        value = value.detach().cpu().numpy()
-        module = "numpy"
-    if module == "numpy":
-        np = _numpy()
-        if isinstance(value, np.ndarray):
-            array = np.ascontiguousarray(value)
-            if array.dtype.hasobject:
-                return array.tolist()
-            payload = msgpack.packb([array.dtype.str, list(array.shape), array.tobytes()], use_bin_type=True)
-            return msgpack.ExtType(EXT_NDARRAY, payload)
-        if isinstance(value, np.generic):
-            return value.item()
-    if isinstance(value, (bytearray, memoryview)):
-        return bytes(value)
-    raise TypeError(f"no MessagePack mapping for {type(value)!r}")
-
-
-def _first_unencodable(value, path, ok):
-    """The path to the first value `ok` refuses, for a precise error (`result[2].model: <class 'Foo'>`)."""
-    seen = set()
-
-    def walk(v, p):
-        if id(v) in seen:
-            return None
-        if isinstance(v, dict):
-            seen.add(id(v))
-            for k, x in v.items():
-                if not ok(k):
-                    return p, k
-                found = walk(x, f"{p}.{k}" if isinstance(k, str) and k.isidentifier() else f"{p}[{k!r}]")
-                if found:
-                    return found
-            return None
-        if isinstance(v, (list, tuple, set, frozenset)):
-            seen.add(id(v))
-            for i, x in enumerate(v):
-                found = walk(x, f"{p}[{i}]")
-                if found:
-                    return found
-            return None
-        return None if ok(v) else (p, v)
-
-    return walk(value, path)
-
-
-def _msgpack_leaf_ok(v):
-    if v is None or isinstance(v, (bool, int, float, str, bytes)):
-        return True
-    try:
-        _msgpack_default(v)
-        return True
-    except Exception:
-        return False
-
-
-def _json_leaf_ok(v):
-    if isinstance(v, float):
-        return v == v and v not in (float("inf"), float("-inf"))
-    return v is None or isinstance(v, (bool, int, str))
-
-
-def encode_value(value, fmt, path):
-    """Encodes one value for the response: bytes (pickle, msgpack; the worker writes them as
-    base64 on the wire) or JSON text."""
-    try:
-        if fmt == "json":
-            return json.dumps(value, allow_nan=False, ensure_ascii=False)
-        if fmt == "msgpack":
-            raw = msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)
-        else:
-            raw = (cloudpickle or pickle).dumps(value)
-        return raw
-    except Exception as exc:
-        where = None
-        if fmt == "json":
-            where = _first_unencodable(value, path, _json_leaf_ok)
-        elif fmt == "msgpack":
-            where = _first_unencodable(value, path, _msgpack_leaf_ok)
-        if where:
-            bad_path, bad = where
-            raise EncodeError(f"{bad_path}: {type(bad)!r} cannot be sent as {fmt}") from None
-        raise EncodeError(f"{path}: cannot be sent as {fmt}: {type(exc).__name__}: {exc}") from None
-
-
-def decode_value(item, fmt, path):
-    if fmt == "json":
-        return item
-    if isinstance(item, (bytes, bytearray)):
-        raw = item  # the worker decoded the base64 of the wire already
-    elif isinstance(item, str):
-        try:
-            raw = base64.b64decode(item, validate=True)
-        except Exception:
-            raise ValueError(f"{path}: not valid base64") from None
-    else:
-        raise ValueError(f"{path}: expected a base64 string, got {type(item).__name__}")
-    try:
-        if fmt == "msgpack":
-            # unpackb bounds every declared length by the size of the input, so a forged
-            # length (a "decompression bomb") is refused before anything is allocated.
-            return msgpack.unpackb(raw, raw=False, ext_hook=_ext_hook, timestamp=3, strict_map_key=False)
-        return pickle.loads(raw)
-    except Exception as exc:
-        raise ValueError(f"{path}: cannot decode {fmt}: {type(exc).__name__}: {exc}") from None
-
-
-def decode_arguments(args, kwargs, fmt, prefix):
-    decoded_args = [decode_value(a, fmt, f"{prefix}args[{i}]") for i, a in enumerate(args or [])]
-    decoded_kwargs = {k: decode_value(v, fmt, f"{prefix}kwargs.{k}") for k, v in (kwargs or {}).items()}
-    return decoded_args, decoded_kwargs
-
-
-# ---------------------------------------------------------------------------------------------
 # Calls
 # ---------------------------------------------------------------------------------------------
 
@@ -422,6 +292,15 @@ class Call:
         self.lock = threading.Lock()
         self.stream_count = 0
         self.aggregate = [] if job.get("return_aggregate_stream") else None
+
+    def release(self):
+        """Drops what the finished call holds. The call, its task and the task's context (whose
+        current_call is this call) form a cycle; unbroken, each finished call's arguments and
+        result would stay in memory until the cyclic collector happened to run."""
+        self.task = None
+        self.job = None
+        self.aggregate = None
+        self.chunks = []
 
     # Output -----------------------------------------------------------------------------
     def capture(self, stream, text):
@@ -583,6 +462,8 @@ class Runner:
             send({"t": "result", "id": call.id, "response": response})
         except Exception as exc:  # a response that cannot be framed still gets an answer
             send({"t": "result", "id": call.id, "response": {"success": False, "error_type": E_SERIALIZATION, "error": str(exc), "stdout": ""}})
+        finally:
+            call.release()
 
     # Execution --------------------------------------------------------------------------
     async def execute(self, call):
@@ -829,7 +710,7 @@ _STDLIB = os.path.dirname(os.__file__) + os.sep
 def _is_plumbing(filename):
     """The runner and the standard library's thread/asyncio machinery that leads to user code."""
     path = os.path.abspath(filename)
-    return path == RUNNER_FILE or (path.startswith(_STDLIB) and ("concurrent" in path or "asyncio" in path))
+    return path in RUNNER_FILES or (path.startswith(_STDLIB) and ("concurrent" in path or "asyncio" in path))
 
 
 def is_cuda_oom(exc):

@@ -4,6 +4,7 @@
  * job's `refresh_worker`) ends taking, lets in-flight jobs finish and post, then returns.
  */
 import type { HttpTransport } from "./http-transport.ts";
+import { ErrorType } from "../../protocol/error-types.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
 import type { RunpodEnvironment } from "./config.ts";
@@ -99,8 +100,11 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
       if (!runpod.postOutputUrl) {
         jobLogger.error("RUNPOD_WEBHOOK_POST_OUTPUT is not set; the result cannot be posted");
       } else {
-        const posted = await http.post(jobDoneUrl(runpod.postOutputUrl, workerId, job.id, outcome.isStream), serializeBody(body, origin), "job-done");
+        const url = jobDoneUrl(runpod.postOutputUrl, workerId, job.id, outcome.isStream);
+        const text = serializeBody(body, origin);
+        const posted = await http.post(url, text, "job-done");
         if (posted.ok) jobLogger.info({ failed: body.error !== undefined }, "job finished and posted");
+        else await postUndeliverable(http, url, text.length, posted.detail, origin, jobLogger);
       }
       if (body.stopPod) {
         jobLogger.info("refresh_worker asked: the worker stops after this job");
@@ -163,4 +167,18 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
   stopPollEnd.abort();
   await stopPoll;
   await heartbeat?.stop();
+}
+
+/**
+ * A result the platform refused (too large, or malformed to it) or that could not be delivered:
+ * the job still ends, FAILED with the reason, instead of staying IN_PROGRESS for good.
+ */
+async function postUndeliverable(http: RunpodHttp, url: string, size: number, detail: string, origin: ErrorOrigin, logger: Logger): Promise<void> {
+  const error = new Error(
+    `the job finished but its result (${size} bytes as JSON) could not be delivered: ${detail}. ` +
+      "Values too large for the job API travel as blobs when the caller gives the worker places for them (Ferry's SDK does, with a blob store).",
+  );
+  error.name = ErrorType.ResultDeliveryError;
+  const posted = await http.post(url, serializeBody(errorBody(error, origin), origin), "job-done (undeliverable result)");
+  if (posted.ok) logger.warn({ size }, "the result could not be delivered; the job was posted as failed");
 }

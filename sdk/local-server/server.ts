@@ -12,6 +12,8 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 import { silentLogger, type Logger } from "../../protocol/logger.ts";
+import { BlobApi } from "./blob-api.ts";
+import { BlobFiles } from "./blob-files.ts";
 import { Dashboard } from "./dashboard/routes.ts";
 import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from "./endpoint-api.ts";
 import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
@@ -76,6 +78,8 @@ export const LocalServerOptionsSchema = z.object({
   requestReadTimeoutMs: z.number().int().positive().optional(),
   /** Open connections at most; more are closed at once (default 1,000). */
   maxConnections: z.number().int().positive().optional(),
+  /** Call values stored as blobs: how long one is kept when its caller never deletes it (default 30 min), and the largest accepted. */
+  blobs: z.object({ retentionMs: ms.optional(), maxBytes: z.number().int().positive().optional() }).optional(),
 });
 export type LocalServerOptions = z.input<typeof LocalServerOptionsSchema>;
 
@@ -171,6 +175,8 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     counts: (endpointId) => store.counts(endpointId),
     workers: () => manager.list(),
   });
+  const blobFiles = new BlobFiles({ dir: join(stateDir, "blobs"), retentionMs: options.blobs?.retentionMs, maxBytes: options.blobs?.maxBytes });
+  const blobApi = new BlobApi(blobFiles, () => baseUrl);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     guard.checkSource(req);
@@ -180,6 +186,8 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     if (parts.length === 0) {
       return sendJson(res, 200, { server: "ferry-local-runpod", version: LOCAL_SERVER_VERSION, pid: process.pid, endpointBaseUrl: `${baseUrl}/v2`, graphqlUrl: `${baseUrl}/graphql` });
     }
+    // A worker's blob URL carries its own authority, a capability token, instead of the API key.
+    if (parts[0] === "blobs") return blobApi.handleWorker(req, res, url, parts.slice(1));
     if (!isAuthorized(req, apiKeys)) throw new HttpError(401, "missing or wrong API key: send Authorization: Bearer <key>");
     if (parts.length === 1 && parts[0] === "graphql") {
       requireJsonBody(req);
@@ -193,6 +201,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
         return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
       }
       if ((WORKER_ROUTES as readonly string[]).includes(action)) return workerApi.handle(req, res, url, endpointId, action as WorkerRoute, rest);
+      if (action === "blobs") return blobApi.handleCaller(req, res, rest);
     }
     throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
   };
@@ -256,6 +265,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
       closing ??= (async () => {
         await manager.close(options.workerStopGraceMs ?? 5000);
         store.close();
+        blobFiles.close();
         sessions.close();
         webhooks.close();
         await new Promise<void>((resolvePromise) => {

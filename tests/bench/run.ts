@@ -20,6 +20,7 @@ import { withTimeout } from "./lib/stats.ts";
 import { REPO_ROOT } from "./lib/engine-jobs.ts";
 import { engineGroup } from "./engine.ts";
 import { largeValuesGroup } from "./large-values.ts";
+import { largeValuesSdkGroup } from "./large-values-sdk.ts";
 import { coldStartGroup } from "./cold-start.ts";
 import { workerLoopGroup } from "./worker-loop.ts";
 import { depsGroup } from "./deps.ts";
@@ -37,6 +38,7 @@ const RUN_BUDGET_MS = 9 * 60_000;
 export const GROUPS: BenchGroup[] = [
   engineGroup,
   largeValuesGroup,
+  largeValuesSdkGroup,
   coldStartGroup,
   workerLoopGroup,
   depsGroup,

@@ -23,7 +23,7 @@ describe("function jobs", () => {
   it("runs a job in RunPod's Python SDK format (cloudpickle args) and returns a pickled 42", async () => {
     const { response } = await runJob(handler, { function_name: "f", function_code: "def f(a, b):\n    return a * b", args: ["gAVLBi4=", "gAVLBy4="] });
     expect(response.success).toBe(true);
-    expect(unpickle(response.result!)).toBe(42);
+    expect(unpickle(response.result as string)).toBe(42);
   });
 
   it("awaits async functions and passes kwargs", async () => {
@@ -86,7 +86,7 @@ describe("function jobs", () => {
   it("answers a malformed request with a readable error naming the field", async () => {
     const { response } = await runJob(handler, { function_name: "f", args: [1], serialization_format: "cloudpickle" });
     expect(response).toMatchObject({ success: false, error_type: "InvalidRequest" });
-    expect(response.error).toBe('Invalid job input: args[0]: must be a base64 string under serialization_format "cloudpickle"');
+    expect(response.error).toBe('Invalid job input: args[0]: must be a base64 string (or a ferry_blob reference) under serialization_format "cloudpickle"');
   });
 
   it("refuses modules paths that escape the module directory before running anything", async () => {
@@ -111,7 +111,7 @@ describe("msgpack format", () => {
     const code = "import numpy as np\ndef f(a):\n    assert a.dtype == np.float32 and a.shape == (2, 3), (a.dtype, a.shape)\n    return a.T * 2";
     const { response } = await runJob(handler, { function_name: "f", function_code: code, serialization_format: "msgpack", args: [ndarray("<f4", [2, 3], new Uint8Array(values.buffer))] });
     expect(response.success).toBe(true);
-    const raw = Buffer.from(response.result!, "base64");
+    const raw = Buffer.from(response.result as string, "base64");
     expect(raw[0]).toBe(0xc7); // ext 8
     const [dtype, shape, data] = unpack(raw.subarray(3)) as [string, number[], Uint8Array];
     expect(dtype).toBe("<f4");
@@ -129,7 +129,7 @@ describe("msgpack format", () => {
     const when = new Date(Date.UTC(2030, 0, 2));
     const { response } = await runJob(handler, { function_name: "f", function_code: code, serialization_format: "msgpack", args: [b64({ n: 21 }), b64(new Uint8Array([1, 2, 3])), b64(when)] });
     expect(response.success, response.error ?? "").toBe(true);
-    const raw = Buffer.from(response.result!, "base64");
+    const raw = Buffer.from(response.result as string, "base64");
     // ext type 2 is the decimal text of an integer beyond 64 bits (docs/internals.md)
     addExtension({ type: 2, unpack: (data: Uint8Array) => BigInt(Buffer.from(data).toString("utf8")) });
     const value = unpack(raw) as Record<string, unknown>;

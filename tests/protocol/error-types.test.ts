@@ -58,6 +58,7 @@ const EXPECTED_CLASS: Record<FerryErrorType, new (...args: never[]) => Error> = 
   OutOfMemory: RemoteError,
   SerializationError: RemoteError,
   DeserializationError: RemoteError,
+  ResultDeliveryError: RemoteError,
   DependencyInstallError: DependencyInstallError,
   ModelDownloadError: ModelDownloadError,
   PreparationError: RemoteError,

@@ -1,7 +1,7 @@
 /**
  * The MessagePack mapping: round trips in TypeScript, the exact bytes of the extension types,
  * errors that name a value's type and path, and the same values through the Python runner's
- * own decode/encode functions (handler/python/runner.py), so both sides agree on the wire.
+ * own decode/encode functions (handler/python/_ferry_values.py), so both sides agree on the wire.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -164,9 +164,9 @@ describe("the Python runner reads and writes the same values", () => {
   const script = `
 import sys, json, datetime, base64
 sys.path.insert(0, "handler/python")
-import runner
+import _ferry_values as values
 for line in sys.stdin:
-    value = runner.decode_value(line.strip(), "msgpack", "args[0]")
+    value = values.decode_value(line.strip(), "msgpack", "args[0]")
     def describe(v):
         t = type(v).__name__
         if t == "ndarray":
@@ -180,7 +180,7 @@ for line in sys.stdin:
         if isinstance(v, int) and not isinstance(v, bool):
             return {"type": "int", "repr": repr(v)}
         return {"type": t, "repr": repr(v)}
-    print(json.dumps({"seen": describe(value), "back": base64.b64encode(runner.encode_value(value, "msgpack", "result")).decode("ascii")}))
+    print(json.dumps({"seen": describe(value), "back": base64.b64encode(values.encode_value(value, "msgpack", "result")).decode("ascii")}))
 `;
 
   it("decodes every mapped type to the Python type the table promises, and encodes it back equal", () => {

@@ -1,0 +1,57 @@
+/**
+ * The blob store a caller names: `configure({ blobStore })`, or environment variables. Without
+ * one, calls to the local server use the server's own store, and calls to RunPod send values
+ * inline (and a request over RunPod's cap fails early with PayloadTooLargeError).
+ */
+import { z } from "zod";
+import { DEFAULT_BLOB_THRESHOLD_BYTES } from "../../protocol/blob-ref.ts";
+
+export interface BlobStoreOptions {
+  /** The bucket Ferry writes call values into (it must exist). */
+  bucket: string;
+  /** S3 API endpoint; AWS's regional endpoint when absent (R2: `https://<account>.r2.cloudflarestorage.com`). */
+  endpoint?: string | undefined;
+  /** Default `us-east-1` (R2: `auto`). */
+  region?: string | undefined;
+  /** Credentials; default the AWS SDK's chain (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profiles, roles). */
+  accessKeyId?: string | undefined;
+  secretAccessKey?: string | undefined;
+  /** Key prefix of every object Ferry writes (default `ferry-blobs/`). */
+  prefix?: string | undefined;
+  /** Path-style URLs (`endpoint/bucket/key`): needed by most S3-compatible servers; default true when `endpoint` is set. */
+  forcePathStyle?: boolean | undefined;
+  /** How long presigned URLs stay valid (default 1 hour): the longest a call may wait in the queue and run. */
+  urlTtlSeconds?: number | undefined;
+}
+
+export const BlobStoreOptionsSchema = z
+  .object({
+    bucket: z.string().min(1),
+    endpoint: z.string().url().optional(),
+    region: z.string().min(1).optional(),
+    accessKeyId: z.string().min(1).optional(),
+    secretAccessKey: z.string().min(1).optional(),
+    prefix: z.string().optional(),
+    forcePathStyle: z.boolean().optional(),
+    urlTtlSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
+  })
+  .strict();
+
+/** The store named by FERRY_BLOB_S3_BUCKET (with _ENDPOINT, _REGION, _PREFIX), when set. */
+export function blobStoreFromEnv(env: NodeJS.ProcessEnv): BlobStoreOptions | undefined {
+  const bucket = env.FERRY_BLOB_S3_BUCKET;
+  if (!bucket) return undefined;
+  return {
+    bucket,
+    endpoint: env.FERRY_BLOB_S3_ENDPOINT || undefined,
+    region: env.FERRY_BLOB_S3_REGION || undefined,
+    prefix: env.FERRY_BLOB_S3_PREFIX || undefined,
+  };
+}
+
+/** Encoded values over this many bytes travel as blobs: `configure({ blobThresholdBytes })`, FERRY_BLOB_THRESHOLD_BYTES, else 1 MB. */
+export function blobThreshold(option: number | undefined, env: NodeJS.ProcessEnv): number {
+  if (option !== undefined) return option;
+  const fromEnv = Number(env.FERRY_BLOB_THRESHOLD_BYTES);
+  return env.FERRY_BLOB_THRESHOLD_BYTES && Number.isInteger(fromEnv) && fromEnv >= 0 ? fromEnv : DEFAULT_BLOB_THRESHOLD_BYTES;
+}
