@@ -33,6 +33,9 @@ export class BlobApi {
   async handleCaller(req: IncomingMessage, res: ServerResponse, rest: string[]): Promise<void> {
     const [sub, ...more] = rest;
     if (sub === undefined && req.method === "POST") {
+      // Not a type a web page may send without a preflight, which this server never answers.
+      const type = (req.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase();
+      if (type !== "application/octet-stream") throw new HttpError(415, `blob bodies must be application/octet-stream, got ${type ? JSON.stringify(type) : "no content type"}`);
       const key = this.files.newKey();
       await this.files.write(key, req);
       return sendJson(res, 200, { key, url: this.url(key, "read") });
