@@ -120,16 +120,18 @@ function sameSecret(a: string, b: string): boolean {
   return left.length === right.length && timingSafeEqual(left, right);
 }
 
-/**
- * True when `req` carries one of `keys` as "Bearer <key>" or as the raw key (RunPod's workers
- * send it raw). With no keys configured every request passes.
- */
+/** The key in `Authorization`, as "Bearer <key>" or raw (RunPod's workers send it raw). */
+export function presentedKey(req: IncomingMessage): string | undefined {
+  const header = req.headers.authorization;
+  if (typeof header !== "string" || header === "") return undefined;
+  return header.replace(/^bearer\s+/i, "").trim();
+}
+
+/** True when `req` carries one of `keys` (see presentedKey). With no keys configured every request passes. */
 export function isAuthorized(req: IncomingMessage, keys: readonly string[]): boolean {
   if (keys.length === 0) return true;
-  const header = req.headers.authorization;
-  if (typeof header !== "string" || header === "") return false;
-  const presented = /^bearer\s+/i.test(header) ? header.replace(/^bearer\s+/i, "") : header;
-  return keys.some((key) => sameSecret(presented.trim(), key));
+  const presented = presentedKey(req);
+  return presented !== undefined && keys.some((key) => sameSecret(presented, key));
 }
 
 /** Calls `onGone` when the client of a held (long-poll) request goes away before the answer. */

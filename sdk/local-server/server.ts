@@ -4,7 +4,6 @@
  * plus the worker processes of each endpoint. Clients and workers cannot tell it from RunPod
  * except by its base URL.
  */
-import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -24,6 +23,7 @@ import { HttpError, isAuthorized, sendError, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
 import { WebhookSender } from "./webhooks.ts";
 import { WORKER_ROUTES, WorkerApi, type WorkerRoute } from "./worker-api.ts";
+import { runpodWorkerVariables, WorkerIdentities } from "./worker-identity.ts";
 import { WorkerSessions } from "./worker-sessions.ts";
 import { WorkerManager, type WorkerInfo, type WorkerOutputLine } from "./workers.ts";
 
@@ -38,7 +38,10 @@ const ms = z.number().int().nonnegative();
 export const LocalServerOptionsSchema = z.object({
   port: z.number().int().min(0).max(65535).optional(),
   host: z.string().min(1).optional(),
-  /** When set, every route wants `Authorization: Bearer <key>` (or the raw key). */
+  /**
+   * When set, client routes and GraphQL want `Authorization: Bearer <key>` (or the raw key).
+   * Worker routes never take it: they want a worker's own key (see `issueWorker`).
+   */
   apiKey: z.string().min(1).optional(),
   /** Where endpoint definitions and venvs live (default `.ferry`, relative to `cwd`). */
   stateDir: z.string().min(1).optional(),
@@ -96,6 +99,11 @@ export interface LocalServer {
   endpoints(): EndpointConfig[];
   health(endpointId: string): HealthView;
   workers(endpointId?: string): WorkerInfo[];
+  /**
+   * RunPod's variables for a worker of `endpointId` started elsewhere (RUNPOD_WEBHOOK_*,
+   * RUNPOD_POD_ID, RUNPOD_AI_API_KEY ...): a fresh pod id and a key bound to it.
+   */
+  issueWorker(endpointId: string): Record<string, string>;
   /** Stops every worker (each finishes its jobs within a grace period) and the HTTP server. */
   close(): Promise<void>;
   /** Kills every worker and what it started in its process group now, with no grace period. */
@@ -115,8 +123,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   if (keyProblem) throw new Error(keyProblem);
   const guard = new RequestGuard({ host, allowedHosts: options.allowedHosts });
   const apiKeys = options.apiKey ? [options.apiKey] : [];
-  // Workers always get a key: RunPod workers only ping when RUNPOD_AI_API_KEY is set.
-  const workerApiKey = options.apiKey ?? `local-${randomBytes(16).toString("hex")}`;
+  const identities = new WorkerIdentities({ clientKey: options.apiKey });
 
   const store = new JobStore({ resultRetention: options.resultRetention });
   const registry = new EndpointRegistry({ file: options.persistEndpoints === false ? undefined : join(stateDir, "local-endpoints.json") });
@@ -145,7 +152,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     workerCommand: options.workerCommand ?? [process.execPath, DEFAULT_WORKER_SCRIPT],
     serverUrl: () => baseUrl,
     stateDir,
-    workerApiKey,
+    identities,
     pingIntervalMs,
     cwd,
     baseEnv: (options.env as NodeJS.ProcessEnv | undefined) ?? hostEnvironmentForWorkers(process.env),
@@ -162,6 +169,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     store,
     sessions,
     registry,
+    identities,
     logger,
     longPollMs: options.longPollMs ?? 30_000,
     onStopPod: (podId) => manager.stopWorker(podId, "the worker asked to be refreshed (refresh_worker)"),
@@ -188,6 +196,11 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     }
     // A worker's blob URL carries its own authority, a capability token, instead of the API key.
     if (parts[0] === "blobs") return blobApi.handleWorker(req, res, url, parts.slice(1));
+    // Worker routes check the worker's own key (WorkerApi); everything else wants the client key.
+    if (parts[0] === "v2" && parts.length >= 3 && (WORKER_ROUTES as readonly string[]).includes(parts[2]!)) {
+      const [, endpointId, action, ...rest] = parts as [string, string, string, ...string[]];
+      return workerApi.handle(req, res, url, endpointId, action as WorkerRoute, rest);
+    }
     if (!isAuthorized(req, apiKeys)) throw new HttpError(401, "missing or wrong API key: send Authorization: Bearer <key>");
     if (parts.length === 1 && parts[0] === "graphql") {
       requireJsonBody(req);
@@ -200,7 +213,6 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
         requireJsonBody(req);
         return endpointApi.handle(req, res, url, endpointId, action as ClientRoute, rest);
       }
-      if ((WORKER_ROUTES as readonly string[]).includes(action)) return workerApi.handle(req, res, url, endpointId, action as WorkerRoute, rest);
       if (action === "blobs") return blobApi.handleCaller(req, res, rest);
     }
     throw new HttpError(404, `no route ${req.method} ${url.pathname}`);
@@ -254,6 +266,10 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     endpoints: () => registry.list(),
     health: (endpointId) => endpointApi.health(endpointId),
     workers: (endpointId) => manager.list(endpointId),
+    issueWorker: (endpointId) => {
+      if (!registry.get(endpointId)) throw new Error(`endpoint ${endpointId} not found`);
+      return runpodWorkerVariables(baseUrl, identities.issue(endpointId), pingIntervalMs);
+    },
     killWorkers: () => manager.killAll(),
     unref: () => {
       unrefed = true;

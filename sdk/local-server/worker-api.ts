@@ -2,7 +2,9 @@
  * The worker side of the server, RunPod's worker protocol (runpod-reference.md section 1):
  * `job-take` and `job-take-batch` (long polls), `job-done` (final result or progress),
  * `job-stream` (partial outputs), `ping` (heartbeat) and `job-stop` (long poll of the job ids a
- * worker must cancel). Every route is `/v2/<endpointId>/<route>/<podId>[/<jobId>]`.
+ * worker must cancel). Every route is `/v2/<endpointId>/<route>/<podId>[/<jobId>]`; the caller's
+ * worker key says which worker it is (worker-identity.ts), so `<podId>` may be left as
+ * `$RUNPOD_POD_ID`.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
@@ -12,6 +14,7 @@ import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, MiB, onClientGone, queryNumber, readBody, sendEmpty, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore, WorkerResult } from "./job-store.ts";
 import { PingReconciler } from "./ping-reconciler.ts";
+import type { WorkerIdentities } from "./worker-identity.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
 export const WORKER_ROUTES = ["job-take", "job-take-batch", "job-done", "job-stream", "ping", "job-stop"] as const;
@@ -43,6 +46,7 @@ export interface WorkerApiOptions {
   store: JobStore;
   sessions: WorkerSessions;
   registry: EndpointRegistry;
+  identities: WorkerIdentities;
   logger: Logger;
   /** How long job-take and job-stop hold a request when there is nothing to answer. */
   longPollMs: number;
@@ -60,7 +64,7 @@ export class WorkerApi {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse, url: URL, endpointId: string, route: WorkerRoute, rest: string[]): Promise<void> {
-    const podId = validate(IdSchema, rest[0], "worker id in the URL");
+    const podId = this.options.identities.identify(req, endpointId, validate(IdSchema, rest[0], "worker id in the URL"));
     if (!this.options.registry.get(endpointId)) throw new HttpError(404, `endpoint ${endpointId} not found`);
     const session = this.options.sessions.touch(podId, endpointId);
     switch (route) {

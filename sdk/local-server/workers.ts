@@ -10,7 +10,6 @@
  * so the process hooks below stop them when the server's process ends.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdirSync, rmSync } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
@@ -19,6 +18,7 @@ import type { Logger } from "../../protocol/logger.ts";
 import { envProblems } from "../../protocol/request-rules.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
 import type { JobStore } from "./job-store.ts";
+import { runpodWorkerVariables, type IssuedWorker, type WorkerIdentities } from "./worker-identity.ts";
 import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";
 
 export interface WorkerOutputLine {
@@ -53,8 +53,8 @@ export interface WorkerManagerOptions {
   serverUrl: () => string;
   /** Absolute; each endpoint's venv is `<stateDir>/endpoints/<id>/venv`. */
   stateDir: string;
-  /** Sent by workers raw in `Authorization` (RUNPOD_AI_API_KEY). */
-  workerApiKey: string;
+  /** Issues each started worker its pod id and key (RUNPOD_POD_ID, RUNPOD_AI_API_KEY). */
+  identities: WorkerIdentities;
   pingIntervalMs: number;
   cwd: string;
   baseEnv: NodeJS.ProcessEnv;
@@ -343,23 +343,15 @@ export class WorkerManager {
     }
   }
 
-  private workerEnv(endpoint: EndpointConfig, podId: string): NodeJS.ProcessEnv {
+  private workerEnv(endpoint: EndpointConfig, worker: IssuedWorker): NodeJS.ProcessEnv {
     const base: NodeJS.ProcessEnv = { ...this.options.baseEnv };
     for (const name of RUNPOD_IDENTITY_VARS) delete base[name];
     const templateEnv = Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value]));
-    const api = `${this.options.serverUrl()}/v2/${endpoint.id}`;
     const endpointDir = join(this.options.stateDir, "endpoints", endpoint.id);
     return {
       ...base,
       ...templateEnv,
-      RUNPOD_WEBHOOK_GET_JOB: `${api}/job-take/$RUNPOD_POD_ID?gpu=LOCAL`,
-      RUNPOD_WEBHOOK_POST_OUTPUT: `${api}/job-done/$RUNPOD_POD_ID/$ID?gpu=LOCAL`,
-      RUNPOD_WEBHOOK_POST_STREAM: `${api}/job-stream/$RUNPOD_POD_ID/$ID?gpu=LOCAL`,
-      RUNPOD_WEBHOOK_PING: `${api}/ping/$RUNPOD_POD_ID?gpu=LOCAL`,
-      RUNPOD_POD_ID: podId,
-      RUNPOD_AI_API_KEY: this.options.workerApiKey,
-      RUNPOD_ENDPOINT_ID: endpoint.id,
-      RUNPOD_PING_INTERVAL: String(this.options.pingIntervalMs),
+      ...runpodWorkerVariables(this.options.serverUrl(), worker, this.options.pingIntervalMs),
       RUNPOD_POD_HOSTNAME: hostname(),
       FERRY_VENV: join(endpointDir, "venv"),
       FERRY_PARENT_PIPE_FD: "3",
@@ -369,7 +361,8 @@ export class WorkerManager {
   private spawnWorker(endpoint: EndpointConfig): void {
     const seq = (this.sequence.get(endpoint.id) ?? 0) + 1;
     this.sequence.set(endpoint.id, seq);
-    const podId = `${endpoint.id}-${randomBytes(4).toString("hex")}`;
+    const identity = this.options.identities.issue(endpoint.id);
+    const podId = identity.podId;
     const name = `worker-${seq}`;
     mkdirSync(join(this.options.stateDir, "endpoints", endpoint.id), { recursive: true });
     const [command, ...args] = this.options.workerCommand;
@@ -382,7 +375,7 @@ export class WorkerManager {
       if (refused) throw new Error(`its ${refused.where} is refused: ${refused.reason}`);
       child = spawn(command, args, {
         cwd: this.options.cwd,
-        env: this.workerEnv(endpoint, podId),
+        env: this.workerEnv(endpoint, identity),
         // fd 3: a pipe only this process writes to (never does): the worker exits when it closes.
         stdio: ["ignore", "pipe", "pipe", "pipe"],
         // Its own process group, shared with its Python child: one kill reaches both.
@@ -444,6 +437,7 @@ export class WorkerManager {
       const contacted = session?.firstContactAt !== undefined;
       const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
       this.options.sessions.lost(podId, how, { processGone: true });
+      this.options.identities.revoke(podId);
       if (!worker.stopping) {
         const level = contacted ? "warn" : "error";
         this.options.logger[level](

@@ -291,7 +291,11 @@ describe("authorization", () => {
       expect(none.body.error).toMatch(/API key/);
       expect((await secured.call(`/v2/${id}/health`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
       expect((await secured.call(`/v2/${id}/health`, { headers: { authorization: "Bearer sekret-key-123" } })).status).toBe(200);
-      expect((await secured.call(`/v2/${id}/job-take/p1?gpu=LOCAL`, { headers: { authorization: "sekret-key-123" } })).status).toBe(204);
+      // The client key does not open worker routes; a worker's own key does.
+      expect((await secured.call(`/v2/${id}/job-take/p1?gpu=LOCAL`, { headers: { authorization: "sekret-key-123" } })).status).toBe(401);
+      const worker = secured.server.issueWorker(id);
+      expect((await secured.call(`/v2/${id}/job-take/${worker.RUNPOD_POD_ID}?gpu=LOCAL`, { headers: { authorization: worker.RUNPOD_AI_API_KEY! } })).status).toBe(204);
+      expect((await secured.call(`/v2/${id}/health`, { headers: { authorization: `Bearer ${worker.RUNPOD_AI_API_KEY}` } })).status).toBe(401);
       expect((await secured.call(`/graphql`, { body: { query: "query { myself { id } }" } })).status).toBe(401);
     } finally {
       await secured.close();

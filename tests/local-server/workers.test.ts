@@ -44,7 +44,7 @@ describe("worker processes", () => {
       FERRY_PYTHON: "/opt/py/bin/python3",
       TEMPLATE_GREETING: "hi",
     });
-    expect(env.RUNPOD_AI_API_KEY).toMatch(/^local-/);
+    expect(env.RUNPOD_AI_API_KEY).toMatch(/^ferry-worker-[0-9a-f]{48}$/);
     expect(env).not.toHaveProperty("RUNPOD_API_KEY");
     expect(envLine).toMatchObject({ endpointId: endpoint.id, endpointName: "envtest", worker: "worker-1", stream: "stdout" });
     await waitUntil(() => lines.some((l) => l.stream === "stderr" && l.line.startsWith("stderr hello")), 5000, "a stderr line");
