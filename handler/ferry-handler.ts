@@ -4,7 +4,9 @@
  * validate -> prepare (dependencies and models, in parallel) -> execute (the Python engine)
  * -> respond. It is an async generator for the worker runtime: progress events, live log lines
  * and generator values are yielded as stream items while the call runs, and the FunctionResponse is its
- * return value. A failed call keeps its message in `error`, which the runtime lifts to the job's
+ * return value. Only a call of a Python generator closes its job as a stream (`isStream=true`);
+ * any other call's result is posted as a plain result, as runpod-python posts it. A failed call
+ * keeps its message in `error`, which the runtime lifts to the job's
  * top level so the job reads FAILED. A bad job never makes it throw: every failure of the job
  * becomes a response with `success: false` and an `error_type`.
  */
@@ -80,6 +82,7 @@ function describePreparationError(reason: unknown): { errorType: string; message
 
 export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
   return async function* ferryHandler(job, ctx): AsyncGenerator<StreamItem, HandlerResult> {
+    ctx.setStreamResult(false);
     const started = performance.now();
     const timings: Timings = {};
     const since = (t: number) => Math.round((performance.now() - t) * 100) / 100;
@@ -163,6 +166,8 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         valuesAsBytes: binary,
       });
       timings.execute_ms = since(executeStarted);
+      // The runner reports stream_count for every generator call, and only for those.
+      ctx.setStreamResult(outcome.stream_count !== undefined);
       await delivering;
       if (outcome.result_bytes) {
         const bytes = outcome.result_bytes;

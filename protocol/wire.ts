@@ -179,7 +179,7 @@ export const FunctionResponseSchema = z.object({
   stdout: z.string().nullish(),
   instance_id: z.string().nullish(),
   instance_info: InstanceInfoSchema.nullish(),
-  /** Ferry: how many values a generator call streamed. */
+  /** Ferry: how many values a generator call streamed; present for every generator call, absent for other calls. */
   stream_count: z.number().int().optional(),
   /** Ferry: where the time went. */
   timings: TimingsSchema.optional(),

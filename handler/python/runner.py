@@ -291,6 +291,8 @@ class Call:
         self.thread_id = None
         self.lock = threading.Lock()
         self.stream_count = 0
+        # The function is a generator: its response carries stream_count even when it yielded nothing.
+        self.generator = False
         self.aggregate = [] if job.get("return_aggregate_stream") else None
 
     def release(self):
@@ -456,7 +458,7 @@ class Runner:
             call.flush_lines()
             self.calls.pop(call.id, None)
         response["stdout"] = call.stdout()
-        if call.stream_count:
+        if call.generator or call.stream_count:
             response["stream_count"] = call.stream_count
         try:
             send({"t": "result", "id": call.id, "response": response})
@@ -582,18 +584,21 @@ class Runner:
 
     async def invoke(self, call, fn, args, kwargs):
         if inspect.isasyncgenfunction(fn):
+            call.generator = True
             async for value in fn(*args, **kwargs):
                 call.emit(value)
             return call.aggregate
         if inspect.iscoroutinefunction(fn):
             return await fn(*args, **kwargs)
         if inspect.isgeneratorfunction(fn):
+            call.generator = True
             await call.run_in_thread(self.drain, call, fn(*args, **kwargs))
             return call.aggregate
         value = await call.run_in_thread(fn, *args, **kwargs)
         if inspect.iscoroutine(value):
             return await value
         if inspect.isasyncgen(value):
+            call.generator = True
             async for item in value:
                 call.emit(item)
             return call.aggregate

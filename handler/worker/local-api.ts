@@ -234,6 +234,7 @@ class LocalJobQueue {
           onYield: (value) => {
             if (!isFinalStatus(job.status)) job.stream.push(value);
           },
+          onProgress: (output) => jobLogger.info({ output }, "progress"),
         },
       );
       if (isFinalStatus(job.status)) return;

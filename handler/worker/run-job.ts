@@ -3,7 +3,7 @@
  * output) or an async generator (yielded values go to `onYield` in order; the return value,
  * when not undefined, is the final output, else the aggregate of yielded values or `[]`).
  */
-import type { JobContext, JobHandler, RunpodJob } from "./types.ts";
+import type { JobContext, JobContextBase, JobHandler, RunpodJob } from "./types.ts";
 
 export type JobOutcome =
   | { kind: "returned"; output: unknown; isStream: boolean }
@@ -13,6 +13,8 @@ export interface ExecuteOptions {
   /** Generator jobs that return nothing: the final output is every yielded value instead of `[]`. */
   aggregate: boolean;
   onYield?: (value: unknown) => Promise<void> | void;
+  /** A progress update of the handler (JobContext.progress); errors are the caller's to log. */
+  onProgress?: (output: unknown) => Promise<void> | void;
 }
 
 function isAsyncGenerator(value: unknown): value is AsyncGenerator<unknown, unknown> {
@@ -24,22 +26,39 @@ function isAsyncGenerator(value: unknown): value is AsyncGenerator<unknown, unkn
   );
 }
 
-export async function executeJob(handler: JobHandler, job: RunpodJob, ctx: JobContext, options: ExecuteOptions): Promise<JobOutcome> {
+export async function executeJob(handler: JobHandler, job: RunpodJob, base: JobContextBase, options: ExecuteOptions): Promise<JobOutcome> {
+  let streamResult: boolean | undefined;
+  const ctx: JobContext = {
+    ...base,
+    progress: async (output) => {
+      try {
+        await options.onProgress?.(output);
+      } catch (error) {
+        base.logger.warn({ err: error }, "a progress update could not be posted");
+      }
+    },
+    setStreamResult: (isStream) => {
+      streamResult = isStream;
+    },
+  };
   let produced: Promise<unknown> | AsyncGenerator<unknown, unknown>;
   try {
     produced = handler(job, ctx);
   } catch (error) {
-    return { kind: "threw", error, isStream: false };
+    return { kind: "threw", error, isStream: streamResult ?? false };
   }
   if (!isAsyncGenerator(produced)) {
     try {
-      return { kind: "returned", output: await produced, isStream: false };
+      return { kind: "returned", output: await produced, isStream: streamResult ?? false };
     } catch (error) {
-      return { kind: "threw", error, isStream: false };
+      return { kind: "threw", error, isStream: streamResult ?? false };
     }
   }
+  const outcome = await drainGenerator(produced, ctx, options);
+  return { ...outcome, isStream: streamResult ?? true };
+}
 
-  const generator = produced;
+async function drainGenerator(generator: AsyncGenerator<unknown, unknown>, ctx: JobContext, options: ExecuteOptions): Promise<JobOutcome> {
   const yielded: unknown[] = [];
   try {
     for (;;) {

@@ -76,7 +76,7 @@ export async function runTestMode(options: TestModeOptions): Promise<number> {
     options.handler,
     job,
     { signal: options.signal, logger: jobLogger, workerId: options.origin.workerId },
-    { aggregate: true, onYield: (value) => jobLogger.info({ output: value }, "streamed") },
+    { aggregate: true, onYield: (value) => jobLogger.info({ output: value }, "streamed"), onProgress: (output) => jobLogger.info({ output }, "progress") },
   );
 
   let body: JobDoneBody;

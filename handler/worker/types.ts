@@ -16,7 +16,23 @@ export interface JobContext {
   /** Tagged with the job id. */
   logger: Logger;
   workerId: string;
+  /**
+   * A progress update: the job stays IN_PROGRESS and its status shows `output` until the result
+   * (RunPod's `progress_update`: job-done with `{"status": "IN_PROGRESS", "output": ...}` and
+   * `isStream=false`). Failures to post are logged, never thrown.
+   */
+  progress(output: unknown): Promise<void>;
+  /**
+   * How the result is posted: `isStream=true` closes a stream, as runpod-python posts it after a
+   * generator handler; `false` posts a plain result. The default is whether the handler is a
+   * generator; a generator handler whose job is not a stream (it yields only live progress for a
+   * call that is not a generator) sets false.
+   */
+  setStreamResult(isStream: boolean): void;
 }
+
+/** What the runtime supplies to run a job; executeJob adds the rest of the JobContext. */
+export type JobContextBase = Pick<JobContext, "signal" | "logger" | "workerId">;
 
 /**
  * A promise handler's value is the job's output. An async generator's yielded values are

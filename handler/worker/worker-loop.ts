@@ -89,6 +89,11 @@ export async function runWorkerLoop(options: WorkerLoopOptions): Promise<void> {
             // Throws when the chunk cannot be delivered; the job then fails with that error.
             await postStreamItem(http, runpod.postStreamUrl, workerId, job.id, value);
           },
+          onProgress: async (output) => {
+            if (tracker.isCancelled(job.id) || !runpod.postOutputUrl) return;
+            const posted = await http.post(jobDoneUrl(runpod.postOutputUrl, workerId, job.id, false), JSON.stringify({ status: "IN_PROGRESS", output }), "progress");
+            if (!posted.ok) jobLogger.warn({ detail: posted.detail }, "a progress update was not accepted");
+          },
         },
       );
       if (tracker.isCancelled(job.id)) {

@@ -30,7 +30,7 @@ export async function runJob(
   options: { signal?: AbortSignal; id?: string; onItem?: (item: StreamItem) => void } = {},
 ): Promise<JobRun> {
   const job = { id: options.id ?? `job-${Math.random().toString(16).slice(2)}`, input };
-  const ctx = { signal: options.signal ?? new AbortController().signal, logger: silentLogger(), workerId: "test-worker" };
+  const ctx = { signal: options.signal ?? new AbortController().signal, logger: silentLogger(), workerId: "test-worker", progress: async () => {}, setStreamResult: () => {} };
   const generator = handler(job, ctx) as AsyncGenerator<StreamItem, FunctionResponse>;
   const items: StreamItem[] = [];
   for (;;) {

@@ -38,7 +38,7 @@ export async function runHandlerJob(
   options: { signal?: AbortSignal; onValue?: () => void } = {},
 ): Promise<FunctionResponse> {
   const job = { id: `bench-${++jobCounter}`, input };
-  const ctx = { signal: options.signal ?? new AbortController().signal, logger: silentLogger(), workerId: "bench" };
+  const ctx = { signal: options.signal ?? new AbortController().signal, logger: silentLogger(), workerId: "bench", progress: async () => {}, setStreamResult: () => {} };
   const generator = handler(job, ctx) as AsyncGenerator<unknown, FunctionResponse>;
   for (;;) {
     const next = await generator.next();
