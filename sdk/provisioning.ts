@@ -24,10 +24,10 @@ export const SAVE_ENDPOINT = `mutation saveEndpoint($input: EndpointInput!) {
     ${ENDPOINT_FIELDS}
   }
 }`;
-const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
+export const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
   deleteEndpoint(id: $id)
 }`;
-const LIST_ENDPOINTS = `query myEndpoints {
+export const LIST_ENDPOINTS = `query myEndpoints {
   myself {
     endpoints {
       id name gpuIds workersMin workersMax idleTimeout templateId

@@ -2,7 +2,9 @@
  * The endpoints the local server knows, with RunPod's field names and defaults, created and
  * updated the way `saveEndpoint` does it. Definitions are written to
  * `<stateDir>/local-endpoints.json` so that a restarted server still answers for the endpoint
- * ids the SDK recorded (jobs are not kept: see README.md).
+ * ids the SDK recorded (jobs are not kept: see README.md). Templates saved on their own
+ * (`saveTemplate`) are kept there too; an endpoint that names one by `templateId` gets its image,
+ * env and settings, and saving the template again updates the endpoints that use it.
  */
 import { randomBytes } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
@@ -44,8 +46,12 @@ export const TemplateInputSchema = z
     dockerArgs: z.string().nullish(),
     ports: z.string().nullish(),
     startScript: z.string().nullish(),
+    volumeInGb: z.number().int().nonnegative().nullish(),
+    volumeMountPath: z.string().nullish(),
+    isServerless: z.boolean().nullish(),
   })
   .passthrough();
+export type TemplateInput = z.input<typeof TemplateInputSchema>;
 
 const nullishString = z.string().nullish();
 const count = z.number().int().nonnegative().nullish();
@@ -84,6 +90,10 @@ export interface EndpointTemplate {
   dockerArgs: string;
   ports: string | null;
   startScript: string | null;
+  /** Set on templates saved with `saveTemplate` (absent in endpoint files written before). */
+  volumeInGb?: number;
+  volumeMountPath?: string | null;
+  isServerless?: boolean;
 }
 
 export interface EndpointConfig {
@@ -110,9 +120,11 @@ export interface EndpointConfig {
   createdAt: string;
 }
 
+const withId = <T>() => z.custom<T>((v) => typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string");
 const EndpointFileSchema = z.object({
   version: z.literal(1),
-  endpoints: z.array(z.custom<EndpointConfig>((v) => typeof v === "object" && v !== null && typeof (v as { id?: unknown }).id === "string")),
+  endpoints: z.array(withId<EndpointConfig>()),
+  templates: z.array(withId<EndpointTemplate>()).optional(),
 });
 
 /** A `saveEndpoint` input that RunPod would refuse; the message is what GraphQL answers. */
@@ -180,6 +192,7 @@ export function endpointDefaults(): EndpointConfig {
 
 export class EndpointRegistry {
   private readonly endpoints = new Map<string, EndpointConfig>();
+  private readonly templates = new Map<string, EndpointTemplate>();
   private readonly listeners = new Set<(change: EndpointChange) => void>();
 
   constructor(private readonly options: EndpointRegistryOptions = {}) {
@@ -245,6 +258,42 @@ export class EndpointRegistry {
     return next;
   }
 
+  templateList(): EndpointTemplate[] {
+    return [...this.templates.values()];
+  }
+
+  /**
+   * `saveTemplate`: creates, or updates in place when `input.id` is set; endpoints using an
+   * updated template take its new settings (and their workers are replaced when its env changed).
+   */
+  saveTemplate(rawInput: unknown): EndpointTemplate {
+    const parsed = TemplateInputSchema.safeParse(rawInput);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new EndpointInputError(`invalid PodTemplateInput: ${issue.path.join(".") || "input"}: ${issue.message}`);
+    }
+    const input = parsed.data;
+    const previous = input.id ? this.templates.get(input.id) : undefined;
+    if (input.id && !previous) throw new EndpointInputError(`Template ${input.id} not found`);
+    const base: EndpointTemplate = previous ?? { ...endpointDefaults().template, id: newId(10), volumeInGb: 0, volumeMountPath: null, isServerless: false };
+    const template: EndpointTemplate = {
+      ...this.mergeTemplate(base, input, base.id),
+      volumeInGb: input.volumeInGb ?? base.volumeInGb ?? 0,
+      volumeMountPath: input.volumeMountPath !== undefined ? input.volumeMountPath : (base.volumeMountPath ?? null),
+      isServerless: input.isServerless ?? base.isServerless ?? false,
+    };
+    if (!template.name) throw new EndpointInputError("name is required");
+    if (!template.imageName) throw new EndpointInputError("imageName is required");
+    this.templates.set(template.id, template);
+    for (const endpoint of this.list().filter((e) => e.templateId === template.id)) {
+      const next = { ...endpoint, template: { ...template }, version: endpoint.version + 1 };
+      this.endpoints.set(next.id, next);
+      this.emit({ kind: "updated", endpoint: next, previous: endpoint });
+    }
+    this.persist();
+    return template;
+  }
+
   /** `deleteEndpoint`: true when it existed. */
   delete(id: string): boolean {
     const endpoint = this.endpoints.get(id);
@@ -260,8 +309,10 @@ export class EndpointRegistry {
     const endpoint = endpointDefaults();
     endpoint.id = newId();
     endpoint.name = input.name ?? "";
+    const saved = input.templateId ? this.templates.get(input.templateId) : undefined;
+    if (saved) endpoint.template = { ...saved };
     endpoint.template.id = input.templateId ?? newId(10);
-    endpoint.template.name = input.template?.name ?? input.name ?? "";
+    endpoint.template.name = input.template?.name ?? (saved?.name || input.name) ?? "";
     endpoint.gpuIds = input.instanceIds?.length ? "" : "AMPERE_16";
     endpoint.createdAt = new Date().toISOString();
     return endpoint;
@@ -273,6 +324,9 @@ export class EndpointRegistry {
     templateId: string | undefined,
   ): EndpointTemplate {
     const id = templateId ?? current.id;
+    // Naming another saved template switches to that template's settings.
+    const saved = id !== current.id ? this.templates.get(id) : undefined;
+    if (saved) current = saved;
     if (!input) return { ...current, id };
     return {
       id,
@@ -300,6 +354,7 @@ export class EndpointRegistry {
     const parsed = EndpointFileSchema.safeParse(JSON.parse(text));
     if (!parsed.success) throw new Error(`${file} is not a Ferry local endpoints file; move it away to start fresh`);
     for (const endpoint of parsed.data.endpoints) this.endpoints.set(endpoint.id, endpoint);
+    for (const template of parsed.data.templates ?? []) this.templates.set(template.id, template);
   }
 
   private persist(): void {
@@ -307,7 +362,7 @@ export class EndpointRegistry {
     if (!file) return;
     mkdirSync(dirname(file), { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
-    writeFileSync(tmp, JSON.stringify({ version: 1, endpoints: this.list() }, null, 2) + "\n");
+    writeFileSync(tmp, JSON.stringify({ version: 1, endpoints: this.list(), templates: this.templateList() }, null, 2) + "\n");
     renameSync(tmp, file);
   }
 }
