@@ -186,14 +186,19 @@ describe("images/requirements.txt", () => {
     .map((l) => l.replace(/#.*/, "").trim())
     .filter((l) => l !== "");
 
-  it("names what the runner imports and what setup checks for", () => {
-    const names = requirements.map((r) => (/^[A-Za-z0-9_.-]+/.exec(r)?.[0] ?? r).toLowerCase());
-    expect(names.sort()).toEqual(["cloudpickle", "msgpack", "numpy", "packaging"]);
+  /** Shipped for user code (as RunPod's worker images ship it); the runner does not import it. */
+  const forUserCode = ["runpod"];
+  const nameOf = (r: string) => (/^[A-Za-z0-9_.-]+/.exec(r)?.[0] ?? r).toLowerCase();
+  const runnerRequirements = requirements.filter((r) => !forUserCode.includes(nameOf(r)));
+
+  it("names what the runner imports and what setup checks for, and the runpod package for user code", () => {
+    const names = requirements.map(nameOf);
+    expect(names.sort()).toEqual(["cloudpickle", "msgpack", "numpy", "packaging", "runpod"]);
     const setup = readFileSync(join(root, "scripts/setup-python.sh"), "utf8");
-    for (const n of names) expect(setup).toContain(n);
+    for (const n of runnerRequirements.map(nameOf)) expect(setup).toContain(n);
   });
 
-  it("is satisfied by the runner's Python here (valid PEP 508, and bounds that real installs meet)", () => {
+  it("is satisfied by the runner's Python here (valid PEP 508, and bounds that real installs meet); runpod is image-only", () => {
     const recorded = join(root, ".ferry/python");
     const python = process.env.FERRY_PYTHON ?? (existsSync(recorded) ? readFileSync(recorded, "utf8").trim() : "/usr/bin/python3");
     const check = [
@@ -207,7 +212,7 @@ describe("images/requirements.txt", () => {
       "    out.append([line, v, r.specifier.contains(v, prereleases=True)])",
       "print(json.dumps(out))",
     ].join("\n");
-    const r = spawnSync(python, ["-c", check, JSON.stringify(requirements)], { encoding: "utf8" });
+    const r = spawnSync(python, ["-c", check, JSON.stringify(runnerRequirements)], { encoding: "utf8" });
     expect(r.status, r.stderr).toBe(0);
     const rows = JSON.parse(r.stdout) as Array<[string, string, boolean]>;
     for (const [line, version, ok] of rows) expect(ok, `${line} (installed ${version})`).toBe(true);
