@@ -4,7 +4,7 @@ NODE_BIN := node_modules/.bin
 IMAGE ?= ferry-worker:latest
 IMAGE_CPU ?= ferry-worker-cpu:latest
 
-.PHONY: setup build typecheck types test test-handler demo examples bench stress image image-cpu clean
+.PHONY: setup build typecheck types test test-handler demo examples bench stress peers image image-cpu clean
 
 # Idempotent: npm ci only when the lockfile changed; the Python check is quick when satisfied.
 setup: node_modules/.ferry-installed
@@ -45,6 +45,12 @@ bench: build
 
 stress: build
 	FERRY_STRESS=1 $(NODE_BIN)/vitest run tests/reliability
+
+# RunPod's own software against Ferry (not part of make test): PEERS names a folder with checkouts
+# of runpod-python, runpod-flash and worker-tetra (docs/peers.md). Prints a table of what passed.
+PEERS ?= ../peers
+peers: build
+	$(NODE_BIN)/tsx scripts/peers/peers.ts $(PEERS)
 
 # Worker images (need a Docker engine). IMAGE=... / IMAGE_CPU=... name the tags.
 image:
