@@ -80,9 +80,10 @@ describe("docs/http.md", () => {
     }, 60_000, "the stream to end", 100);
     expect(items.filter((i) => "value" in i.output).map((i) => i.output.value)).toEqual([{ i: 0 }, { i: 1 }]);
     expect(items.filter((i) => "log" in i.output).map((i) => i.output.log)).toEqual([
-      { stream: "stdout", line: "step 0", job_id: started.body.id },
-      { stream: "stdout", line: "step 1", job_id: started.body.id },
+      { stream: "stdout", line: "step 0", job_id: started.body.id, worker_id: expect.any(String) },
+      { stream: "stdout", line: "step 1", job_id: started.body.id, worker_id: expect.any(String) },
     ]);
+    expect(items.find((i) => "progress" in i.output)?.output.progress).toMatchObject({ phase: expect.stringMatching(/^(started|running)$/) });
     expect((await t.call(`${base}/status/${started.body.id}`)).body.output).toMatchObject({ success: true, stream_count: 2 });
   }, 120_000);
 
