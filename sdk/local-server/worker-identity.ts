@@ -35,9 +35,9 @@ export class WorkerIdentities {
 
   constructor(private readonly options: WorkerIdentityOptions = {}) {}
 
-  /** A pod id and key for one worker of the endpoint (a new pod id unless one is given). */
-  issue(endpointId: string, podId = `${endpointId}-${randomBytes(4).toString("hex")}`): IssuedWorker {
-    this.revoke(podId);
+  /** A new pod id and its key for one worker of the endpoint. */
+  issue(endpointId: string): IssuedWorker {
+    const podId = `${endpointId}-${randomBytes(4).toString("hex")}`;
     const issued: IssuedWorker = { podId, endpointId, key: `ferry-worker-${randomBytes(24).toString("hex")}` };
     this.byKey.set(issued.key, issued);
     this.byPod.set(podId, issued);
