@@ -220,7 +220,8 @@ async function workerTetraFixtures(server: LocalServer): Promise<void> {
     await attempt("worker-tetra", file, async () => {
       const body = JSON.parse(readFileSync(join(dir, file), "utf8"));
       const run = await call(server, `/v2/${endpointId}/run`, body);
-      const final = await untilFinal(server, endpointId, run.id, 240_000);
+      // Installs from the package index can take minutes (transformers, say).
+      const final = await untilFinal(server, endpointId, run.id, 600_000);
       must(final.status === "COMPLETED" && final.output?.success === true, { status: final.status, error_type: final.output?.error_type, error: String(final.error ?? "").slice(0, 200) });
       // Many fixtures report their own checks in the value they return: {"success": false, ...}.
       if (typeof final.output.result !== "string") return "";
