@@ -18,6 +18,21 @@ has_runner_modules() { "$1" -c "$CHECK" >/dev/null 2>&1; }
 choose() {
   printf '%s\n' "$1" > .ferry/python
   echo "setup: Python for the runner: $1 ($("$1" --version 2>&1))"
+  ensure_test_modules "$1"
+}
+
+# The test suite also runs docs/http.md's Python client, which imports `requests`. Only Debian's
+# own interpreter can get it from apt; for any other, this says what is missing.
+ensure_test_modules() {
+  "$1" -c 'import requests' >/dev/null 2>&1 && return 0
+  if [ "$1" = /usr/bin/python3 ] && command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends python3-requests >>/tmp/ferry-apt.log 2>&1 ||
+      { apt-get -o DPkg::Lock::Timeout=600 update >>/tmp/ferry-apt.log 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends python3-requests >>/tmp/ferry-apt.log 2>&1; } ||
+      echo "setup: apt-get install python3-requests failed (see /tmp/ferry-apt.log); tests/docs/http.test.ts needs it" >&2
+  else
+    echo "setup: $1 has no requests module; tests/docs/http.test.ts needs it (pip install requests)" >&2
+  fi
 }
 
 if [ -n "${FERRY_PYTHON:-}" ]; then
