@@ -12,9 +12,20 @@
 ARG PYTORCH_TAG=2.8.0-cuda12.8-cudnn9-runtime
 ARG NODE_TAG=22-bookworm-slim
 ARG UV_VERSION=0.8.22
+# Where uv comes from: "release", the official uv image; or "none", for a build that cannot pull
+# that image (the stand-in builds of `make image-check`). Without uv on PATH the worker installs
+# a job's packages with pip.
+ARG UV_SOURCE=release
 
 FROM node:${NODE_TAG} AS node
-FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv
+FROM ghcr.io/astral-sh/uv:${UV_VERSION} AS uv-image
+
+# uv's binaries in /uv-bin/, or that folder empty: the final stage copies its contents either way.
+FROM scratch AS uv-release
+COPY --from=uv-image /uv /uvx /uv-bin/
+FROM node:${NODE_TAG} AS uv-none
+RUN mkdir /uv-bin
+FROM uv-${UV_SOURCE} AS uv
 
 # Bundle step. `npm run build` runs images/build.mjs (and gives it the package version); it
 # does not go through `make build`, whose setup step looks for (and would apt-install) a
@@ -45,7 +56,7 @@ RUN apt-get update \
 
 # Node: the binary only (the bundle needs no npm at run time).
 COPY --from=node /usr/local/bin/node /usr/local/bin/node
-COPY --from=uv /uv /uvx /usr/local/bin/
+COPY --from=uv /uv-bin/ /usr/local/bin/
 
 # The runner's modules go into the base's Python (the one with torch), which is python3 on
 # PATH: the worker runs `python3` when FERRY_PYTHON is not set. No --upgrade: the base's

@@ -4,7 +4,7 @@ NODE_BIN := node_modules/.bin
 IMAGE ?= ferry-worker:latest
 IMAGE_CPU ?= ferry-worker-cpu:latest
 
-.PHONY: setup build typecheck types test test-handler demo examples bench stress peers image image-cpu clean
+.PHONY: setup build typecheck types test test-handler demo examples bench stress peers image image-cpu image-check clean
 
 # Idempotent: npm ci only when the lockfile changed; the Python check is quick when satisfied.
 setup: node_modules/.ferry-installed
@@ -58,6 +58,11 @@ image:
 
 image-cpu:
 	docker build --platform linux/amd64 -f Dockerfile.cpu -t $(IMAGE_CPU) .
+
+# Both images built with buildah against local stand-in bases and run: no Docker engine, no
+# registry; needs root, buildah and debootstrap (docs/images.md). Cached in .ferry/image-check.
+image-check: build
+	$(NODE_BIN)/tsx scripts/image-check/main.ts
 
 clean:
 	rm -rf dist .ferry

@@ -24,6 +24,8 @@ export interface Stage {
   /** FROM's image reference with the global ARG defaults substituted. */
   image: string;
   name: string | null;
+  /** Line of the stage's FROM. */
+  fromLine: number;
   instructions: Instruction[];
   copies: CopyInstruction[];
   workdir: string | null;
@@ -101,6 +103,7 @@ export function parseDockerfile(text: string): ParsedDockerfile {
       stages.push({
         image: substitute(words[0] ?? "", globalArgs),
         name: asAt >= 0 ? (words[asAt + 1] ?? null) : null,
+        fromLine: instruction.line,
         instructions: [],
         copies: [],
         workdir: null,

@@ -61,7 +61,11 @@ describe.each(DOCKERFILES)("%s", (name) => {
         const from = stageByName.get(copy.flags.from as string);
         expect(from, `${name}:${copy.line} --from=${String(copy.flags.from)} names no stage`).toBeDefined();
         if (!from) continue;
-        if (from.name === "build") {
+        if (from.name === "uv") {
+          // uv-release by default; the copy takes the contents of /uv-bin/, which both uv stages lay out.
+          expect(from.image).toBe("uv-release");
+          expect(copy.sources).toEqual(["/uv-bin/"]);
+        } else if (from.name === "build") {
           // The build stage lays out the repository under its WORKDIR: its paths are the repo's, after the build.
           for (const source of copy.sources) {
             expect(source.startsWith(`${from.workdir}/`), `${name}:${copy.line} ${source} outside ${from.workdir}`).toBe(true);
@@ -87,7 +91,7 @@ describe.each(DOCKERFILES)("%s", (name) => {
   it("puts only the bundle, the entrypoint and the requirements in the final image", () => {
     const sources = final.copies.flatMap((c) => c.sources.map((s) => `${String(c.flags.from ?? "context")}:${s}`));
     expect(sources.sort()).toEqual(
-      ["build:/src/dist/", "context:images/entrypoint.sh", "context:images/requirements.txt", "node:/usr/local/bin/node", "uv:/uv", "uv:/uvx"].sort(),
+      ["build:/src/dist/", "context:images/entrypoint.sh", "context:images/requirements.txt", "node:/usr/local/bin/node", "uv:/uv-bin/"].sort(),
     );
     expect(final.instructions.map((i) => i.args).join("\n")).not.toMatch(/node_modules/);
   });
@@ -108,6 +112,17 @@ describe.each(DOCKERFILES)("%s", (name) => {
     expect(cmd).toEqual([["node", "/app/handler.mjs"]]);
     const entrypointCopy = final.copies.find((c) => c.destination === "/app/entrypoint.sh");
     expect(entrypointCopy?.flags.chmod).toBe("0755");
+  });
+  it("takes uv from the official image, or builds without it when UV_SOURCE=none", () => {
+    expect(parsed.globalArgs.UV_SOURCE).toBe("release");
+    const release = stageByName.get("uv-release") as Stage;
+    expect(release.image).toBe("scratch");
+    expect(release.copies.map((c) => [c.flags.from, c.sources, c.destination])).toEqual([["uv-image", ["/uv", "/uvx"], "/uv-bin/"]]);
+    expect(stageByName.get("uv-image")?.image).toMatch(/^ghcr\.io\/astral-sh\/uv:\d+\.\d+\.\d+$/);
+    const none = stageByName.get("uv-none") as Stage;
+    expect(none.instructions.map((i) => `${i.keyword} ${i.args}`)).toEqual(["RUN mkdir /uv-bin"]);
+    // `FROM uv-${UV_SOURCE} AS uv`: the build argument picks one of the two.
+    expect(readFileSync(join(root, name), "utf8")).toMatch(/^FROM uv-\$\{UV_SOURCE\} AS uv$/m);
   });
 });
 
