@@ -62,6 +62,7 @@ image-cpu:
 # Both images built with buildah against local stand-in bases and run: no Docker engine, no
 # registry; needs root, buildah and debootstrap (docs/images.md). Cached in .ferry/image-check.
 image-check: build
+	@scripts/setup-image-tools.sh
 	$(NODE_BIN)/tsx scripts/image-check/main.ts
 
 clean:

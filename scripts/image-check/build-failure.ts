@@ -15,7 +15,7 @@ export interface BuildFailure {
 }
 
 const STEP_LINE = /^(?:\[(\d+)\/\d+\] )?STEP (\d+)\/\d+: (.*)$/;
-const FAILED_AT = /building at STEP "(.*)": (.*)$/;
+const FAILED_AT = /building at STEP "(.*?)": (.*)$/;
 
 export function locateBuildFailure(dockerfileText: string, buildOutput: string): BuildFailure | undefined {
   const lines = buildOutput.split(/\r?\n/);

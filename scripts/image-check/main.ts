@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { execaSync } from "execa";
 import { parseDockerfile } from "../../tests/images/dockerfile-parse.ts";
 import { ensureStandIns } from "../../images/stand-ins/build-stand-ins.ts";
-import { standInRecipes } from "../../images/stand-ins/recipes.ts";
+import { DEBIAN_RUNNER_MODULES, standInRecipes } from "../../images/stand-ins/recipes.ts";
 import { buildImage } from "./build-image.ts";
 import { Buildah } from "./buildah.ts";
 import { checkDeliberateBreaks } from "./deliberate-breaks.ts";
@@ -25,8 +25,19 @@ const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const workDir = resolve(process.env.FERRY_IMAGE_CHECK_DIR ?? join(repoRoot, ".ferry/image-check"));
 const logFile = join(workDir, "image-check.log");
 const mirror = process.env.FERRY_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
+/**
+ * Requirements of the images that the stand-ins' Debian packages do not provide: with PyPI out
+ * of reach, the build leaves them out (REQUIREMENTS_LEFT_OUT) and the summary says so.
+ */
+function requirementsLeftOut(): string[] {
+  return readFileSync(join(repoRoot, "images/requirements.txt"), "utf8")
+    .split("\n")
+    .map((l) => /^\s*([A-Za-z0-9][A-Za-z0-9._-]*)/.exec(l.replace(/#.*/, ""))?.[1]?.toLowerCase())
+    .filter((name): name is string => name !== undefined && !(name in DEBIAN_RUNNER_MODULES));
+}
+const leftOut = requirementsLeftOut();
 /** uv's image cannot be pulled here: the Dockerfiles' no-uv path (the worker installs with pip). */
-const BUILD_ARGS = { UV_SOURCE: "none" };
+const BUILD_ARGS = { UV_SOURCE: "none", REQUIREMENTS_LEFT_OUT: leftOut.join(" ") };
 const IMAGES = [
   { dockerfile: "Dockerfile", tag: "localhost/ferry-worker:image-check" },
   { dockerfile: "Dockerfile.cpu", tag: "localhost/ferry-worker-cpu:image-check" },
@@ -137,6 +148,7 @@ async function main(): Promise<number> {
     console.log(`  ${f.dockerfile}: ${f.sizeMiB} MiB in ${f.layers} layers (${f.addedMiB} MiB over the base), built in ${(f.buildMs / 1000).toFixed(0)} s, worker start to ready ${f.startToReadyMs} ms`);
   }
   for (const f of failed) console.log(`  FAIL ${f.what}: ${f.detail}`);
+  console.log(`  uv: not in these images (its image cannot be pulled here); requirements left out: ${leftOut.length > 0 ? leftOut.join(", ") : "none"}`);
   console.log(`  total ${totalS.toFixed(0)} s`);
   console.log(`${outcomes.length - failed.length} passed, ${failed.length} failed`);
   return failed.length === 0 ? 0 : 1;
