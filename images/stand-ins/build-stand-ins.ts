@@ -5,7 +5,7 @@
  * fresh clone builds everything from Debian's mirror.
  */
 import { createHash } from "node:crypto";
-import { existsSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, renameSync, rmSync, statSync, writeFileSync, mkdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { Buildah } from "../../scripts/image-check/buildah.ts";
 import { runCommand } from "../../scripts/image-check/commands.ts";
@@ -54,9 +54,19 @@ function hostNode(): { binary: string; npmDir: string; version: string } {
   return { binary, npmDir, version: process.version };
 }
 
+/** Where the stand-in's Node finds this machine's CA bundle. */
+const CA_BUNDLE_IN_IMAGE = "/usr/local/share/ferry-stand-in/ca-bundle.pem";
+
+/** The CA bundle this machine's Node is told to trust, when there is one. */
+function hostCaBundle(): string | undefined {
+  const file = process.env.NODE_EXTRA_CA_CERTS;
+  return file && existsSync(file) ? file : undefined;
+}
+
 function recipeHash(recipe: StandInRecipe, tarball: string): string {
   const node = recipe.hostNode ? hostNode().version : "";
-  return createHash("sha256").update(JSON.stringify({ recipe, tarball: statSync(tarball).size, node, excludes: DPKG_EXCLUDES })).digest("hex").slice(0, 16);
+  const ca = recipe.hostNode && hostCaBundle() ? createHash("sha256").update(readFileSync(hostCaBundle() as string)).digest("hex") : "";
+  return createHash("sha256").update(JSON.stringify({ recipe, tarball: statSync(tarball).size, node, excludes: DPKG_EXCLUDES, ...(ca ? { ca } : {}) })).digest("hex").slice(0, 16);
 }
 
 async function buildStandIn(ctx: StandInContext, recipe: StandInRecipe, tarball: string, hash: string): Promise<void> {
@@ -87,6 +97,11 @@ async function buildStandIn(ctx: StandInContext, recipe: StandInRecipe, tarball:
       await buildah.run(["copy", ctr, node.npmDir, "/usr/local/lib/node_modules/npm"], "copying npm");
       await sh("npm link", "ln", "-sf", "../lib/node_modules/npm/bin/npm-cli.js", "/usr/local/bin/npm");
       await sh("npx link", "ln", "-sf", "../lib/node_modules/npm/bin/npx-cli.js", "/usr/local/bin/npx");
+    }
+    const caBundle = recipe.hostNode ? hostCaBundle() : undefined;
+    if (caBundle) {
+      await buildah.run(["copy", ctr, caBundle, CA_BUNDLE_IN_IMAGE], "copying this machine's CA bundle");
+      await buildah.run(["config", "--env", `NODE_EXTRA_CA_CERTS=${CA_BUNDLE_IN_IMAGE}`, ctr], "buildah config NODE_EXTRA_CA_CERTS");
     }
     await buildah.run(["config", "--env", `PATH=${recipe.path}`, "--cmd", "bash", "--label", `${LABEL}=${hash}`, ctr], "buildah config");
     await buildah.run(["commit", "--quiet", ctr, recipe.image], `committing ${recipe.image}`);

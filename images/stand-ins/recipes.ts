@@ -30,7 +30,11 @@ export interface StandInRecipe {
    * (Debian's own are in /usr/bin, and Debian has no plain `python`).
    */
   pythonLinksIn: string | null;
-  /** This machine's Node (binary and npm) at /usr/local, where the official Node image has it. */
+  /**
+   * This machine's Node (binary and npm) at /usr/local, where the official Node image has it,
+   * with the CA bundle this machine's Node trusts (NODE_EXTRA_CA_CERTS) when one is set: where
+   * the network inspects TLS, the build stage's `npm ci` reaches the npm registry only with it.
+   */
   hostNode: boolean;
   /**
    * The official Python images' interpreter is not Debian's and carries no PEP 668 marker: pip
