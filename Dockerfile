@@ -37,6 +37,7 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY images/build.mjs ./images/build.mjs
+COPY protocol ./protocol
 COPY handler ./handler
 RUN npm run build
 

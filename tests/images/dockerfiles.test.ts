@@ -79,6 +79,24 @@ describe.each(DOCKERFILES)("%s", (name) => {
     }
   });
 
+  it("copies into the build stage every folder the worker's sources import from", () => {
+    const build = stageByName.get("build") as Stage;
+    const copied = new Set(build.copies.filter((c) => c.flags.from === undefined).flatMap((c) => c.sources.map((s) => s.split("/")[0])));
+    const imported = new Set<string>();
+    for (const file of filesUnder(join(root, "handler")).filter((f) => f.endsWith(".ts"))) {
+      const text = readFileSync(join(root, "handler", file), "utf8");
+      for (const m of text.matchAll(/from\s+"(\.{1,2}\/[^"]+)"/g)) {
+        const target = posix.normalize(posix.join("handler", posix.dirname(file), m[1] as string));
+        imported.add(target.split("/")[0] as string);
+      }
+    }
+    expect(imported.has("protocol")).toBe(true);
+    for (const folder of imported) {
+      expect(copied.has(folder), `${name}: the build stage does not copy ${folder}/, which handler/ imports from`).toBe(true);
+      expect(isIgnored(ignoreRules, `${folder}/x.ts`), `.dockerignore leaves out ${folder}/`).toBe(false);
+    }
+  });
+
   it("builds the bundle with npm ci and the build script, not make", () => {
     const build = stageByName.get("build");
     expect(build).toBeDefined();
@@ -140,7 +158,7 @@ describe("the two images", () => {
 
 describe(".dockerignore", () => {
   it("sends the sources the bundle needs and leaves out the rest of the tree", () => {
-    for (const kept of ["package.json", "package-lock.json", "tsconfig.json", "handler/main.ts", "handler/python/runner.py", "images/build.mjs", "images/entrypoint.sh", "images/requirements.txt"]) {
+    for (const kept of ["package.json", "package-lock.json", "tsconfig.json", "protocol/wire.ts", "handler/main.ts", "handler/python/runner.py", "images/build.mjs", "images/entrypoint.sh", "images/requirements.txt"]) {
       expect(isIgnored(ignoreRules, kept), kept).toBe(false);
     }
     for (const left of [".git/HEAD", "node_modules/zod/package.json", "dist/handler.mjs", "tests/gpu/discovery.test.ts", "sdk/index.ts", ".ferry/python", "handler/python/__pycache__/runner.cpython-311.pyc", "handler/node_modules/x/index.js", "Dockerfile", "README.md"]) {
