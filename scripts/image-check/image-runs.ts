@@ -76,7 +76,7 @@ function readJson(path: string): unknown {
 }
 
 /** Every fixture through the image's entrypoint and through the bundle here; results compared. */
-export async function runFixtures(ctx: FixtureContext, container: ImageContainer): Promise<FixtureRun[]> {
+export async function runFixtures(ctx: FixtureContext, container: ImageContainer, onRun: (run: FixtureRun) => void): Promise<FixtureRun[]> {
   const inImageDir = "/tmp/ferry-fixtures";
   mkdirSync(join(container.root, inImageDir), { recursive: true });
   mkdirSync(ctx.scratchDir, { recursive: true });
@@ -104,7 +104,9 @@ export async function runFixtures(ctx: FixtureContext, container: ImageContainer
     const insideMs = performance.now() - started;
     const insideOutput = readJson(join(container.root, inImageDir, `${name}.out.json`));
     const problems = checkFixture(fixture, insideOutput, inside.exitCode, ctx.hostPython);
-    runs.push({ name, problems, differences: outputDifferences(insideOutput, readJson(outsideFile)), insideMs });
+    const run = { name, problems, differences: outputDifferences(insideOutput, readJson(outsideFile)), insideMs };
+    runs.push(run);
+    onRun(run);
   }
   return runs;
 }

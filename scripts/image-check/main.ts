@@ -123,11 +123,10 @@ async function main(): Promise<number> {
       record(`${image.dockerfile}: --check through the entrypoint`, check.ready === true, `Python ${check.python?.python} at ${check.python?.executable}, target ${check.target} (${check.ms.toFixed(0)} ms)`);
 
       progress(`${image.dockerfile}: every test-inputs fixture in the image and outside it`);
-      const fixtures = await runFixtures({ buildah, repoRoot, hostPython: hostPython(), scratchDir: join(workDir, "fixtures", image.dockerfile), logFile }, container);
-      for (const run of fixtures) {
+      await runFixtures({ buildah, repoRoot, hostPython: hostPython(), scratchDir: join(workDir, "fixtures", image.dockerfile), logFile }, container, (run) => {
         const problems = [...run.problems, ...run.differences.map((k) => `${k} differs from outside the image`)];
         record(`${image.dockerfile}: ${run.name}`, problems.length === 0, problems.length === 0 ? `same as outside (${run.insideMs.toFixed(0)} ms)` : problems.join("; "));
-      }
+      });
 
       progress(`${image.dockerfile}: a worker in the image taking jobs from the local server`);
       const worker = await runWorkerFromLocalServer(buildah, container, join(repoRoot, "scripts/image-check/container-worker.mjs"));

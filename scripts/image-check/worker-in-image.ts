@@ -11,6 +11,7 @@ import { startLocalServer } from "../../sdk/local-server/server.ts";
 import { startPep503Index } from "../../tests/helpers/pep503-index.ts";
 import { buildWheel } from "../../tests/helpers/wheels.ts";
 import type { Buildah } from "./buildah.ts";
+import { containerProcesses, signalContainer } from "./container-processes.mjs";
 import type { ImageContainer } from "./image-runs.ts";
 
 export interface WorkerJobResult {
@@ -69,7 +70,7 @@ export async function runWorkerFromLocalServer(buildah: Buildah, container: Imag
   const server = await startLocalServer({
     stateDir,
     persistEndpoints: false,
-    workerCommand: [process.execPath, wrapper, ...buildah.globalArgs, "--", container.name, ...container.entrypoint, ...container.cmd],
+    workerCommand: [process.execPath, wrapper, ...buildah.globalArgs, "--", container.name, container.root, ...container.entrypoint, ...container.cmd],
     env: { PATH: process.env.PATH },
     onWorkerOutput: (line) => {
       output.push(line.line);
@@ -77,6 +78,8 @@ export async function runWorkerFromLocalServer(buildah: Buildah, container: Imag
     },
   });
   const startedAt = Date.now();
+  const jobs: WorkerJobResult[] = [];
+  let startToReadyMs = -1;
   try {
     const endpoint = server.saveEndpoint({
       name: "image-check",
@@ -85,7 +88,6 @@ export async function runWorkerFromLocalServer(buildah: Buildah, container: Imag
       idleTimeout: 300,
       template: { name: "image-check", imageName: "image-check", env: [{ key: "PIP_INDEX_URL", value: index.url }] },
     });
-    let startToReadyMs = -1;
     while (Date.now() - startedAt < READY_TIMEOUT_MS) {
       if (server.health(endpoint.id).workers.ready > 0) {
         startToReadyMs = Date.now() - startedAt;
@@ -94,40 +96,45 @@ export async function runWorkerFromLocalServer(buildah: Buildah, container: Imag
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     if (startToReadyMs < 0) {
-      return { startToReadyMs, jobs: [{ what: "worker ready", ok: false, detail: `no call for jobs within ${READY_TIMEOUT_MS} ms` }], outputTail: output.slice(-30) };
+      jobs.push({ what: "worker ready", ok: false, detail: `no call for jobs within ${READY_TIMEOUT_MS} ms` });
+    } else {
+      const endpointUrl = `${server.endpointBaseUrl}/${endpoint.id}`;
+      jobs.push(
+        judge(
+          `pip install ${PIP_PROBE.name} from a local index`,
+          await runSync(endpointUrl, {
+            function_name: "probe",
+            serialization_format: "json",
+            dependencies: [`${PIP_PROBE.name}==${PIP_PROBE.version}`],
+            function_code: `def probe():\n    import ${PIP_PROBE.module}\n    return ${PIP_PROBE.module}.VERSION\n`,
+          }),
+          PIP_PROBE.version,
+        ),
+      );
+      jobs.push(
+        judge(
+          `apt install ${APT_PROBE.package}`,
+          await runSync(endpointUrl, {
+            function_name: "probe",
+            serialization_format: "json",
+            system_dependencies: [APT_PROBE.package],
+            function_code: `def probe():\n    import subprocess\n    return subprocess.run(["${APT_PROBE.command}"], capture_output=True, text=True, check=True).stdout.strip()\n`,
+          }),
+          APT_PROBE.prints,
+        ),
+      );
+      const indexUsed = index.requests.some((p) => p.startsWith("/files/"));
+      jobs.push({ what: "the wheel came from the local index", ok: indexUsed, detail: indexUsed ? "fetched" : "never fetched" });
     }
-    const endpointUrl = `${server.endpointBaseUrl}/${endpoint.id}`;
-    const jobs: WorkerJobResult[] = [];
-    jobs.push(
-      judge(
-        `pip install ${PIP_PROBE.name} from a local index`,
-        await runSync(endpointUrl, {
-          function_name: "probe",
-          serialization_format: "json",
-          dependencies: [`${PIP_PROBE.name}==${PIP_PROBE.version}`],
-          function_code: `def probe():\n    import ${PIP_PROBE.module}\n    return ${PIP_PROBE.module}.VERSION\n`,
-        }),
-        PIP_PROBE.version,
-      ),
-    );
-    jobs.push(
-      judge(
-        `apt install ${APT_PROBE.package}`,
-        await runSync(endpointUrl, {
-          function_name: "probe",
-          serialization_format: "json",
-          system_dependencies: [APT_PROBE.package],
-          function_code: `def probe():\n    import subprocess\n    return subprocess.run(["${APT_PROBE.command}"], capture_output=True, text=True, check=True).stdout.strip()\n`,
-        }),
-        APT_PROBE.prints,
-      ),
-    );
-    const indexUsed = index.requests.some((p) => p.startsWith("/files/"));
-    jobs.push({ what: "the wheel came from the local index", ok: indexUsed, detail: indexUsed ? "fetched" : "never fetched" });
-    return { startToReadyMs, jobs, outputTail: output.slice(-30) };
   } finally {
     await server.close();
+    // The server stopped its worker (SIGTERM through the wrapper to tini, SIGKILL to the wrapper
+    // after a grace period); what still runs in the container did not stop, and goes now.
+    const left = containerProcesses(container.root);
+    signalContainer(container.root, "SIGKILL");
+    jobs.push({ what: "the worker stops on the server's SIGTERM", ok: left.length === 0, detail: left.length === 0 ? "nothing left running in the container" : `${left.length} process(es) left, killed` });
     await index.close();
     rmSync(stateDir, { recursive: true, force: true });
   }
+  return { startToReadyMs, jobs, outputTail: output.slice(-30) };
 }
