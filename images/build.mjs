@@ -1,18 +1,19 @@
 // Bundles the worker into dist/handler.mjs (one file, no node_modules needed at run time),
 // copies the Python runner beside it, and builds the local server's dashboard into
 // dist/dashboard/ (images/build-dashboard.mjs). Prints the bundle's size and, with --check, its start
-// time to "ready" (the Python child answering).
+// time to "ready" (the Python child answering). --worker-only leaves the dashboard out: the
+// images' build stage has only the worker's sources in its context.
 import { build } from "esbuild";
 import { cpSync, mkdirSync, statSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { buildDashboard } from "./build-dashboard.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const dist = join(root, "dist");
 const quiet = process.argv.includes("--quiet");
 const check = process.argv.includes("--check");
+const workerOnly = process.argv.includes("--worker-only");
 
 // dist/python is overwritten in place, not deleted first: other processes may be running the worker.
 mkdirSync(dist, { recursive: true });
@@ -38,7 +39,10 @@ cpSync(join(root, "handler/python"), join(dist, "python"), {
   filter: (src) => !src.includes("__pycache__") && !src.endsWith(".pyc"),
 });
 
-await buildDashboard({ quiet });
+if (!workerOnly) {
+  const { buildDashboard } = await import("./build-dashboard.mjs");
+  await buildDashboard({ quiet });
+}
 
 const sizeKiB = statSync(join(dist, "handler.mjs")).size / 1024;
 if (!quiet) console.log(`build: dist/handler.mjs ${sizeKiB.toFixed(0)} KiB, runner in dist/python/`);

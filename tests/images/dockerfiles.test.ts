@@ -97,11 +97,22 @@ describe.each(DOCKERFILES)("%s", (name) => {
     }
   });
 
+  it("gives the build script every local module it imports before it reads its flags", () => {
+    // Static imports load whatever the flags say; the build stage's context must hold them.
+    const build = stageByName.get("build") as Stage;
+    const copied = build.copies.filter((c) => c.flags.from === undefined).flatMap((c) => c.sources);
+    const script = readFileSync(join(root, "images/build.mjs"), "utf8");
+    for (const m of script.matchAll(/^import [^;]*? from "(\.\/[^"]+)";$/gm)) {
+      const module = posix.join("images", m[1] as string);
+      expect(copied.some((s) => module === s || module.startsWith(`${s.replace(/\/$/, "")}/`)), `${name}: images/build.mjs imports ${module}, which the build stage lacks`).toBe(true);
+    }
+  });
+
   it("builds the bundle with npm ci and the build script, not make", () => {
     const build = stageByName.get("build");
     expect(build).toBeDefined();
     const runs = (build as Stage).instructions.filter((i) => i.keyword === "RUN").map((i) => i.args);
-    expect(runs).toEqual(["npm ci --no-audit --no-fund", "npm run build"]);
+    expect(runs).toEqual(["npm ci --no-audit --no-fund", "npm run build -- --worker-only"]);
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.build).toBe("node images/build.mjs");
   });
