@@ -27,7 +27,7 @@ export interface BuildRequest {
 export async function buildImage(buildah: Buildah, request: BuildRequest): Promise<BuildOutcome> {
   const args = Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
   const started = performance.now();
-  const result = await buildah.run(["bud", "--isolation", "chroot", "--pull=never", "--layers=false", ...args, "-f", request.dockerfile, "-t", request.tag, request.repoRoot], `building ${request.dockerfile}`, {
+  const result = await buildah.run(["bud", "--isolation", "chroot", "--pull=never", "--layers=false", "--force-rm", ...args, "-f", request.dockerfile, "-t", request.tag, request.repoRoot], `building ${request.dockerfile}`, {
     cwd: request.repoRoot,
     allowFailure: true,
     timeoutMs: 40 * 60_000,

@@ -40,6 +40,15 @@ export class Buildah {
     await this.run(["rm", container], `buildah rm ${container}`, { allowFailure: true });
   }
 
+  /**
+   * Drops what an interrupted run or failed builds left in the check's storage: working
+   * containers, and images no name points at (stages of earlier builds).
+   */
+  async tidy(): Promise<void> {
+    await this.run(["rm", "--all"], "buildah rm --all", { allowFailure: true });
+    await this.run(["rmi", "--prune"], "buildah rmi --prune", { allowFailure: true });
+  }
+
   /** Whether an image of that name exists, and its labels when it does. */
   async imageLabels(image: string): Promise<Record<string, string> | undefined> {
     const result = await this.run(["inspect", "--type", "image", image], `buildah inspect ${image}`, { allowFailure: true });

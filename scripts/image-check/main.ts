@@ -92,6 +92,7 @@ async function main(): Promise<number> {
   writeFileSync(logFile, "");
   progress(`work folder ${workDir} (full log: ${logFile})`);
   const buildah = new Buildah({ workDir, logFile });
+  await buildah.tidy();
   const globals = (file: string) => parseDockerfile(readFileSync(join(repoRoot, file), "utf8")).globalArgs;
   const gpuArgs = globals("Dockerfile");
   const cpuArgs = globals("Dockerfile.cpu");
@@ -139,6 +140,7 @@ async function main(): Promise<number> {
     }
   }
 
+  await buildah.tidy();
   const totalS = (performance.now() - startedAt) / 1000;
   writeFileSync(join(workDir, "report.json"), `${JSON.stringify({ totalS, images: facts, outcomes }, null, 2)}\n`);
   const failed = outcomes.filter((o) => !o.ok);
