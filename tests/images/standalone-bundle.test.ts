@@ -69,7 +69,9 @@ describe("the bundle runs on its own (dist/ copied out of the repository)", () =
     }
     work = mkdtempSync(join(tmpdir(), "ferry-standalone-"));
     bundle = join(work, "app");
-    cpSync(dist, bundle, { recursive: true });
+    // What `npm run build -- --worker-only` makes in the images' build stage (dist/ here also
+    // holds the local server's dashboard, which the images do not get).
+    for (const entry of ["handler.mjs", "python"]) cpSync(join(dist, entry), join(bundle, entry), { recursive: true });
   });
 
   afterAll(() => {
