@@ -1,7 +1,9 @@
 /**
  * `buildah bud` of one Dockerfile with the repository as context, as `docker build` would run
  * it: chroot isolation, vfs storage, no pulls (the bases are the local stand-ins). A failure
- * comes back with the Dockerfile's line named.
+ * comes back with the Dockerfile's line named. No --force-rm: after a failed build it removes
+ * the stage images it made, and for a stage that is only a FROM that image is the base itself
+ * (it deleted the node stand-in); leftovers are removed by Buildah.tidy instead.
  */
 import { readFileSync } from "node:fs";
 import { relative } from "node:path";
@@ -27,7 +29,7 @@ export interface BuildRequest {
 export async function buildImage(buildah: Buildah, request: BuildRequest): Promise<BuildOutcome> {
   const args = Object.entries(request.buildArgs).flatMap(([k, v]) => ["--build-arg", `${k}=${v}`]);
   const started = performance.now();
-  const result = await buildah.run(["bud", "--isolation", "chroot", "--pull=never", "--layers=false", "--force-rm", ...args, "-f", request.dockerfile, "-t", request.tag, request.repoRoot], `building ${request.dockerfile}`, {
+  const result = await buildah.run(["bud", "--isolation", "chroot", "--pull=never", "--layers=false", ...args, "-f", request.dockerfile, "-t", request.tag, request.repoRoot], `building ${request.dockerfile}`, {
     cwd: request.repoRoot,
     allowFailure: true,
     timeoutMs: 40 * 60_000,
