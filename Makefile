@@ -60,7 +60,7 @@ image-cpu:
 	docker build --platform linux/amd64 -f Dockerfile.cpu -t $(IMAGE_CPU) .
 
 # Both images built with buildah against local stand-in bases and run: no Docker engine, no
-# registry; needs root, buildah and debootstrap (docs/images.md). Cached in .ferry/image-check.
+# registry; needs root, buildah and debootstrap (docs/images.md). Cached machine-wide in ~/.cache/ferry/image-check.
 image-check: build
 	@scripts/setup-image-tools.sh
 	$(NODE_BIN)/tsx scripts/image-check/main.ts

@@ -7,6 +7,7 @@
  * Dockerfile must fail with its line named. Progress lines as it goes, a summary at the end,
  * figures in <work dir>/report.json, the full log in <work dir>/image-check.log.
  */
+import { homedir } from "node:os";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,7 +23,12 @@ import { openContainer, runFixtures, runWorkerCheck } from "./image-runs.ts";
 import { runWorkerFromLocalServer } from "./worker-in-image.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-const workDir = resolve(process.env.FERRY_IMAGE_CHECK_DIR ?? join(repoRoot, ".ferry/image-check"));
+/**
+ * A machine-wide cache, like a Docker engine's layer store: the Debian root and the stand-ins are
+ * kept while their recipes are unchanged, so every checkout on the machine (CI's fresh clones
+ * too) builds them once. A machine without it builds all from nothing.
+ */
+const workDir = resolve(process.env.FERRY_IMAGE_CHECK_DIR ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "ferry/image-check"));
 const logFile = join(workDir, "image-check.log");
 const mirror = process.env.FERRY_DEBIAN_MIRROR ?? "http://deb.debian.org/debian";
 /**
