@@ -10,7 +10,7 @@ export type {
 export { resolvePythonTarget, detectContainer, probeInterpreter } from "./python-target.ts";
 export type { PythonTarget, PythonTargetKind, ResolvePythonTargetOptions } from "./python-target.ts";
 export { DependencyInstallError, DependencySpecError } from "./errors.ts";
-export { parseDependencyRequest, parseRequirement, parseAptPackage, normalizePackageName } from "./requirement-spec.ts";
+export { parseDependencyRequest, parseRequirement, parseAptPackage, normalizePackageName, requirementKey } from "./requirement-spec.ts";
 export type { DependencyRequestInput, ParsedDependencies, ParsedRequirement, ParsedAptPackage } from "./requirement-spec.ts";
-export { REQUIREMENTS_CHECK_SCRIPT, createSubprocessRequirementChecker, RequirementCheckSchema } from "./requirement-checker.ts";
+export { REQUIREMENTS_CHECK_SCRIPT, checkGuardedRequirements, createSubprocessRequirementChecker, RequirementCheckSchema } from "./requirement-checker.ts";
 export type { RequirementCheck, RequirementCheckAnswer, RequirementChecker } from "./requirement-checker.ts";

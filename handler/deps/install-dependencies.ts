@@ -3,7 +3,7 @@
  * find what is missing, install only that, and report what was present, what was installed
  * and where the time went.
  *
- * A set found satisfied is remembered (keyed by its normalized form), so a warm worker that
+ * A set found satisfied is remembered (keyed by each entry's spelling-insensitive key), so a warm worker that
  * sees the same list again answers without asking Python. Any install clears that memory:
  * pip or apt may have changed what other sets relied on.
  */
@@ -21,11 +21,11 @@ import {
   type AptSystem,
   type AptTimeouts,
 } from "./apt-installer.ts";
-import { DependencyInstallError, DependencySpecError } from "./errors.ts";
+import { DependencyInstallError } from "./errors.ts";
 import { condenseInstallerLine } from "./installer-output.ts";
 import { installPythonPackages, type PythonInstaller, type PythonInstallResult } from "./pip-installer.ts";
 import { probeInterpreter, type PythonTarget } from "./python-target.ts";
-import { RequirementCheckListSchema, type RequirementCheck, type RequirementChecker } from "./requirement-checker.ts";
+import { checkGuardedRequirements, type RequirementCheck, type RequirementChecker } from "./requirement-checker.ts";
 import {
   parseAptPackage,
   parseDependencyRequest,
@@ -43,7 +43,7 @@ export interface InstalledPackage {
 
 export interface PythonDependencyReport {
   python: string | null;
-  /** Normalized requirements, as checked and installed. */
+  /** packaging's canonical forms, as checked and installed; the entries as given when answered from memory. */
   requested: string[];
   already_present: InstalledPackage[];
   installed: InstalledPackage[];
@@ -236,43 +236,20 @@ function emptySystem(): SystemDependencyReport {
   };
 }
 
-async function check(engine: RequirementChecker, requirements: ParsedRequirement[]): Promise<RequirementCheck[]> {
-  const texts = requirements.map((r) => r.normalized);
-  let raw: unknown;
-  try {
-    raw = await engine.checkRequirements(texts);
-  } catch (error) {
-    if (error instanceof DependencyInstallError) throw error;
-    const message = error instanceof Error ? error.message : String(error);
-    throw new DependencyInstallError(`Could not check the installed Python packages in ${engine.python}: ${message}`, { tool: "python", cause: error });
-  }
-  const parsed = RequirementCheckListSchema.safeParse(raw);
-  if (!parsed.success || parsed.data.length !== texts.length) {
-    throw new DependencyInstallError(`The Python child answered the requirements check with an unexpected shape`, {
-      tool: "python",
-      outputTail: parsed.success ? `expected ${texts.length} results, got ${parsed.data.length}` : parsed.error.message,
-    });
-  }
-  const problems = parsed.data.flatMap((c, i) =>
-    c.name === "" && c.error ? [{ where: "dependencies", entry: requirements[i]?.raw, reason: `packaging rejects it: ${c.error}` }] : [],
-  );
-  if (problems.length > 0) throw new DependencySpecError(problems);
-  return parsed.data;
-}
-
 async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): Promise<PythonDependencyReport> {
   const { engine, logger, signal } = ctx.options;
   const started = performance.now();
   const report = emptyPython(engine.python);
   if (requirements.length === 0) return report;
-  report.requested = requirements.map((r) => r.normalized);
-  const key = `python\u0000${engine.python}\u0000${[...report.requested].sort().join("\n")}`;
+  report.requested = requirements.map((r) => r.raw);
+  const key = `python\u0000${engine.python}\u0000${requirements.map((r) => r.key).sort().join("\n")}`;
 
   if (answerFromMemo(key, report, started)) return report;
 
   const installsBefore = pythonInstallCount.get(engine.python) ?? 0;
-  const checks = await check(engine, requirements);
+  const checks = await checkGuardedRequirements(engine, requirements);
   report.check_ms = ms(performance.now() - started);
+  report.requested = checks.map((c) => c.requirement);
   const applies = checks.filter((c) => c.marker_applies);
   report.not_applicable = checks.filter((c) => !c.marker_applies).map((c) => c.requirement);
   const missing = applies.filter((c) => !c.satisfied);
@@ -290,7 +267,7 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
     if ((pythonInstallCount.get(engine.python) ?? 0) !== installsBefore) {
       // Another call installed into this interpreter while this one waited: look again.
       await engine.invalidateImportCaches();
-      const fresh = await check(engine, requirements);
+      const fresh = await checkGuardedRequirements(engine, requirements);
       if (fresh.every((c) => !c.marker_applies || c.satisfied)) {
         report.already_present = present(fresh.filter((c) => c.marker_applies));
         ctx.verified.set(key, report.already_present);
@@ -338,7 +315,7 @@ async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): 
 
     // The child imported before the install: make it look at site-packages again.
     await engine.invalidateImportCaches();
-    const after = await check(engine, requirements);
+    const after = await checkGuardedRequirements(engine, requirements);
     report.install_ms = ms(performance.now() - installStarted);
     const unsatisfied = after.filter((c) => c.marker_applies && !c.satisfied);
     if (unsatisfied.length > 0) {

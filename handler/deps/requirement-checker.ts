@@ -11,9 +11,12 @@ import { pythonSourcePath } from "../engine/python-engine.ts";
 import { z } from "zod";
 import type { Logger } from "../../protocol/logger.ts";
 import { runLoggedSubprocess, tailLines } from "../subprocess.ts";
-import { DependencyInstallError } from "./errors.ts";
+import { pipRequirementProblem } from "../../protocol/request-rules.ts";
+import { DependencyInstallError, DependencySpecError, type SpecProblem } from "./errors.ts";
+import type { ParsedRequirement } from "./requirement-spec.ts";
 
 export const RequirementCheckSchema = z.object({
+  /** `packaging`'s canonical form (what the installer receives); the entry as sent when unparseable. */
   requirement: z.string(),
   /** The distribution name; "" (or null from some checkers) when the requirement could not be parsed. */
   name: z
@@ -50,7 +53,44 @@ export interface RequirementChecker {
  */
 export const REQUIREMENTS_CHECK_SCRIPT = pythonSourcePath("_ferry_requirements.py");
 
-
+/**
+ * Asks the checker about guarded requirements and returns its answers in the same order.
+ * `packaging` judges their syntax there: every entry it cannot parse is refused with a
+ * DependencySpecError (InvalidRequest) that names it, before any installer runs. The
+ * canonical forms it answers with go through the request rules again, since they, not the
+ * entries as given, are what reach the installer.
+ */
+export async function checkGuardedRequirements(checker: RequirementChecker, requirements: readonly ParsedRequirement[]): Promise<RequirementCheck[]> {
+  const texts = requirements.map((r) => r.raw);
+  let raw: unknown;
+  try {
+    raw = await checker.checkRequirements(texts);
+  } catch (error) {
+    if (error instanceof DependencyInstallError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new DependencyInstallError(`Could not check the installed Python packages in ${checker.python}: ${message}`, { tool: "python", cause: error });
+  }
+  const parsed = RequirementCheckListSchema.safeParse(raw);
+  if (!parsed.success || parsed.data.length !== texts.length) {
+    throw new DependencyInstallError(`The Python child answered the requirements check with an unexpected shape`, {
+      tool: "python",
+      outputTail: parsed.success ? `expected ${texts.length} results, got ${parsed.data.length}` : parsed.error.message,
+    });
+  }
+  const problems: SpecProblem[] = [];
+  parsed.data.forEach((answer, i) => {
+    const req = requirements[i]!;
+    const where = `dependencies[${req.index}]`;
+    if (answer.name === "") {
+      problems.push({ where, entry: req.raw, reason: `is not a valid requirement (PEP 508, as judged by packaging): ${answer.error ?? "unparseable"}` });
+      return;
+    }
+    const unsafe = pipRequirementProblem(answer.requirement, { allowDirectReferences: true });
+    if (unsafe) problems.push({ where, entry: req.raw, reason: `its canonical form ${JSON.stringify(answer.requirement)} ${unsafe}` });
+  });
+  if (problems.length > 0) throw new DependencySpecError(problems);
+  return parsed.data;
+}
 
 export interface SubprocessCheckerOptions {
   logger: Logger;

@@ -1,5 +1,10 @@
 """Which requirements does this Python already satisfy? PEP 508 / PEP 440 by `packaging`, never by hand.
 
+`packaging` is the only judge of requirement syntax in Ferry: an entry it cannot parse comes back
+with `error` set and no name, and the worker refuses the call before any installer runs. A parsed
+entry comes back in canonical form (PEP 503 name and extras, `packaging`'s spelling of the rest),
+which is what the installer receives.
+
 Imported by the runner (the persistent child answers `check_requirements`), and runnable on its
 own: `python _ferry_requirements.py < requirements.json` prints the answers as JSON.
 """
@@ -19,7 +24,9 @@ def check_requirements(reqs):
             results.append({"requirement": text, "name": "", "installed_version": None,
                             "satisfied": False, "marker_applies": False, "error": str(exc)})
             continue
-        entry = {"requirement": text, "name": canonicalize_name(req.name), "installed_version": None,
+        req.name = canonicalize_name(req.name)
+        req.extras = {canonicalize_name(extra) for extra in req.extras}
+        entry = {"requirement": str(req), "name": req.name, "installed_version": None,
                  "satisfied": False, "marker_applies": True}
         results.append(entry)
         try:

