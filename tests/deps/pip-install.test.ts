@@ -125,7 +125,7 @@ describe("Python dependencies through a local PEP 503 index", () => {
 
   it("skips a requirement whose marker excludes this interpreter", async () => {
     const report = await installDependencies({ dependencies: ['ferry-no-such-package ; python_version < "3"'] }, { engine, logger, env, target });
-    expect(report.python.not_applicable).toEqual(['ferry-no-such-package ; python_version < "3"']);
+    expect(report.python.not_applicable).toEqual(['ferry-no-such-package; python_version < "3"']);
     expect(report.python.installed).toEqual([]);
   }, 30_000);
 
