@@ -2,8 +2,8 @@
  * Installs Python requirements into one interpreter, in one command: `uv pip install` when
  * uv is on PATH and downloads are to be accelerated, else `python -m pip install`.
  *
- * Requirements arrive guarded and in packaging's canonical form (requirement-checker.ts) and go to the installer
- * as separate arguments after `--`, so none can be read as an option.
+ * Requirements arrive guarded and in packaging's canonical form (requirement-checker.ts) and
+ * go to the installer as separate arguments after `--`, so none can be read as an option.
  */
 import { existsSync, statSync } from "node:fs";
 import path from "node:path";
