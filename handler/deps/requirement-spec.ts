@@ -17,9 +17,8 @@ export interface ParsedRequirement {
   /** Where it stood in the call's `dependencies`, for errors that name the entry. */
   index: number;
   /**
-   * A spelling-insensitive key for this worker's memory of satisfied sets and for dropping
-   * duplicates: the PEP 503 name, then the rest without whitespace outside quotes. Never sent
-   * to an installer.
+   * A key that ignores the name's spelling and optional whitespace (requirementKey), for this
+   * worker's memory of satisfied sets and for dropping duplicates. Never sent to an installer.
    */
   key: string;
 }
@@ -56,8 +55,10 @@ export class SpecRejection extends Error {
 }
 
 const MAX_ENTRIES = 500;
-/** The leading run of name characters; only used for the memo key. */
+/** The leading run of name characters; only read for the memo key. */
 const LEADING_NAME = /^[A-Za-z0-9._-]*/;
+/** A name PEP 503 normalization applies to: alphanumeric at both ends. */
+const NORMALIZABLE_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 
 /** PEP 503 normalization. */
 export function normalizePackageName(name: string): string {
@@ -68,15 +69,43 @@ function fail(reason: string): never {
   throw new SpecRejection(reason);
 }
 
+/** PEP 508's one-character delimiters, around which whitespace is optional. */
+const DELIMITERS = new Set(["<", ">", "=", "!", "~", ",", "(", ")", "[", "]"]);
+/** The characters of comparison operators: whitespace between two of them splits an operator. */
+const OPERATOR_CHARACTERS = new Set(["<", ">", "=", "!", "~"]);
+/** Quoted strings (kept as written), whitespace runs, and everything else. */
+const KEY_PIECES = /"[^"]*"|'[^']*'|\s+|[^\s"']+|["']/g;
+
 /**
- * The memo key of a requirement. Whitespace outside quoted strings only separates tokens in
- * PEP 508, so two entries that `packaging` accepts and that share a key are the same
- * requirement; an entry it refuses never reaches the memory.
+ * The memo key of a requirement: the PEP 503 name (alphanumeric at both ends), then the rest with each whitespace run
+ * outside quotes made one space, dropped where it touches a delimiter (where PEP 508 makes it
+ * optional). Whitespace between two words (`my package`) or inside an operator (`< =`) stays,
+ * so an entry `packaging` refuses does not take the key of one it accepts; in a direct
+ * reference, where a URL ends at whitespace, runs are only made single.
  */
 export function requirementKey(raw: string): string {
   const name = LEADING_NAME.exec(raw)?.[0] ?? "";
-  const rest = raw.slice(name.length).replace(/("[^"]*"|'[^']*')|\s+/g, (_match, quoted: string | undefined) => quoted ?? "");
-  return `${normalizePackageName(name)}${rest}`;
+  const pieces = raw.slice(name.length).match(KEY_PIECES) ?? [];
+  const isQuoted = (piece: string) => piece.length > 1 && (piece[0] === '"' || piece[0] === "'");
+  const directReference = pieces.some((piece) => !isQuoted(piece) && piece.includes("@"));
+  // A name with a separator at either end stays as written: `packaging` judges those one by one.
+  let key = NORMALIZABLE_NAME.test(name) ? normalizePackageName(name) : name;
+  pieces.forEach((piece, i) => {
+    if (!/^\s/.test(piece)) {
+      key += piece;
+      return;
+    }
+    const before = key.at(-1);
+    const after = pieces[i + 1]?.[0];
+    const optional =
+      !directReference &&
+      before !== undefined &&
+      after !== undefined &&
+      (DELIMITERS.has(before) || DELIMITERS.has(after)) &&
+      !(OPERATOR_CHARACTERS.has(before) && OPERATOR_CHARACTERS.has(after));
+    if (!optional) key += " ";
+  });
+  return key;
 }
 
 /**

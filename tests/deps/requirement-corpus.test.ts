@@ -11,6 +11,7 @@ import {
   createSubprocessRequirementChecker,
   installDependencies,
   parseRequirement,
+  requirementKey,
   type ParsedRequirement,
   type RequirementChecker,
 } from "../../handler/deps/index.ts";
@@ -78,6 +79,23 @@ const WRITTEN = [
   "pkg===1.0 2",
   "pkg===",
   "pkg == 1.0 ;",
+  // Spellings of one requirement, and near-spellings packaging refuses (the memo key must tell them apart).
+  "numpy >= 1.2",
+  "NumPy>=1.2",
+  "numpy>= 1.2",
+  "pkg< =1",
+  "pkg<=1",
+  "pkg <= 1",
+  "mypackage",
+  "pkg >= 1 .0",
+  "pkg>=1.0",
+  "pkg>=1. 0",
+  "Foo.Bar[X , y] ( >= 1 , < 2 )",
+  "foo-bar[x,y]>=1,<2",
+  "foo_bar [y,x] >=1,<2",
+  "pkg; os_name=='nt'",
+  "pkg ; os_name == 'nt'",
+  "pkg; os_name = = 'nt'",
   // Markers.
   "numpy; python_version>='3.9'",
   "numpy ; python_version >= \"3.9\"",
@@ -172,22 +190,26 @@ const GUARD_EXPECTED: Record<string, RegExp> = {
 type Verdict = "valid" | "invalid";
 
 /** packaging's own verdict, in a Python that shares nothing with Ferry's check. */
-async function packagingVerdicts(entries: readonly string[]): Promise<Verdict[]> {
+async function packagingVerdicts(entries: readonly string[]): Promise<Array<[Verdict, string | null]>> {
   const script = [
     "import json, sys",
     "from packaging.requirements import Requirement, InvalidRequirement",
+    "from packaging.utils import canonicalize_name",
     "out = []",
     "for text in json.load(sys.stdin):",
     "    try:",
-    "        Requirement(text)",
-    "        out.append('valid')",
+    "        req = Requirement(text)",
     "    except InvalidRequirement:",
-    "        out.append('invalid')",
+    "        out.append(['invalid', None])",
+    "        continue",
+    "    req.name = canonicalize_name(req.name)",
+    "    req.extras = {canonicalize_name(e) for e in req.extras}",
+    "    out.append(['valid', str(req)])",
     "json.dump(out, sys.stdout)",
   ].join("\n");
   const result = await runLoggedSubprocess(runnerPython(), ["-c", script], { operation: "packaging-verdicts", timeoutMs: 60_000, input: JSON.stringify(entries) });
   expect(result.ok, result.stderr).toBe(true);
-  return JSON.parse(result.stdout) as Verdict[];
+  return JSON.parse(result.stdout) as Array<[Verdict, string | null]>;
 }
 
 /** The worker's verdict: the guard, then the checker (packaging in the Python child). */
@@ -220,11 +242,15 @@ async function ferryVerdicts(checker: RequirementChecker, entries: readonly stri
 describe("the requirement check agrees with packaging", () => {
   let engine: PythonEngine;
   let expected: Verdict[];
+  /** packaging's canonical form of each valid entry; null for the invalid ones. */
+  let canonical: Array<string | null>;
 
   beforeAll(async () => {
     engine = new PythonEngine({ python: runnerPython(), logger: silentLogger() });
     await engine.start();
-    expected = await packagingVerdicts(CORPUS);
+    const verdicts = await packagingVerdicts(CORPUS);
+    expected = verdicts.map(([verdict]) => verdict);
+    canonical = verdicts.map(([, form]) => form);
   }, 60_000);
   afterAll(async () => {
     await engine?.stop();
@@ -237,6 +263,18 @@ describe("the requirement check agrees with packaging", () => {
     // The two disagreements of the hand-written parser this check replaced.
     expect(expected[CORPUS.indexOf("pkg ~= 1")]).toBe("invalid");
     expect(expected[CORPUS.indexOf("pkg>=1.0,")]).toBe("valid");
+  });
+
+  it("entries that share a memo key are one requirement to packaging, or all refused by it", () => {
+    const byKey = new Map<string, Set<string | null>>();
+    for (const [i, entry] of CORPUS.entries()) {
+      const key = requirementKey(entry.trim());
+      byKey.set(key, (byKey.get(key) ?? new Set()).add(canonical[i]!));
+    }
+    const mixed = [...byKey].filter(([, forms]) => forms.size > 1).map(([key, forms]) => `${key}: ${[...forms].join(" | ")}`);
+    expect(mixed).toEqual([]);
+    // The corpus does hold different spellings of one requirement.
+    expect(byKey.size).toBeLessThan(CORPUS.length);
   });
 
   it.each([

@@ -34,7 +34,7 @@ describe("parseRequirement: the guard, not a parser", () => {
     expect(parseRequirement("  Requests[socks] >= 2 ; python_version >= '3.8'  ", {}, 4)).toEqual({
       raw: "Requests[socks] >= 2 ; python_version >= '3.8'",
       index: 4,
-      key: "requests[socks]>=2;python_version>='3.8'",
+      key: "requests[socks]>=2 ; python_version>='3.8'",
     });
   });
 
@@ -77,7 +77,8 @@ describe("requirementKey", () => {
   it.each([
     ["Ferry.Demo-Alpha == 1.0", "ferry_demo_alpha==1.0"],
     ["NumPy>=1.2, <2", "numpy >= 1.2,<2"],
-    ["pkg ; python_version >= '3.9'", "pkg;python_version>='3.9'"],
+    ["pkg ; python_version >= '3.9'", "pkg ;  python_version>='3.9'"],
+    ["requests [ socks , a ] ( >= 2 )", "requests[socks,a](>=2)"],
   ])("%j and %j share a key", (a, b) => {
     expect(requirementKey(a)).toBe(requirementKey(b));
   });
@@ -87,6 +88,17 @@ describe("requirementKey", () => {
     ["pkg==1.0", "pkg==1.1"],
     ["pkg[a]", "pkg"],
     ["pkga", "pkg-a"],
+    ["pkg_", "pkg-"],
+    // Whitespace that packaging does not allow keeps the refused entry off the accepted one's key.
+    ["my package", "mypackage"],
+    ["pkg >= 1 .0", "pkg>=1.0"],
+    ["pkg < =1", "pkg<=1"],
+    ["pkg>=1,,<2", "pkg>=1,<2"],
+    ["pkg> =1", "pkg>=1"],
+    ["pkg; os_name not in 'nt'", "pkg; os_name notin 'nt'"],
+    // A URL ends at whitespace: "a= b" is a URL and a stray word, "a=b" one URL.
+    ["pkg @ https://x/a= b", "pkg @ https://x/a=b"],
+    ["pkg @ https://x/p.whl ; os_name == 'nt'", "pkg @ https://x/p.whl; os_name == 'nt'"],
   ])("%j and %j do not", (a, b) => {
     expect(requirementKey(a)).not.toBe(requirementKey(b));
   });
