@@ -1,12 +1,7 @@
 /** The dependency step: validate, find what is missing, install only that. */
 export { installDependencies, clearDependencyMemo } from "./install-dependencies.ts";
-export type {
-  DependencyReport,
-  PythonDependencyReport,
-  SystemDependencyReport,
-  InstalledPackage,
-  InstallDependenciesOptions,
-} from "./install-dependencies.ts";
+export type { InstallDependenciesOptions } from "./install-dependencies.ts";
+export type { DependencyReport, PythonDependencyReport, SystemDependencyReport, InstalledPackage } from "./dependency-report.ts";
 export { resolvePythonTarget, detectContainer, probeInterpreter } from "./python-target.ts";
 export type { PythonTarget, PythonTargetKind, ResolvePythonTargetOptions } from "./python-target.ts";
 export { DependencyInstallError, DependencySpecError } from "./errors.ts";

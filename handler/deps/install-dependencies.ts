@@ -16,15 +16,15 @@ import {
   installAptPackages,
   missingPackages,
   queryInstalledDebs,
-  type AptInstaller,
   type AptOptions,
   type AptSystem,
   type AptTimeouts,
 } from "./apt-installer.ts";
 import { DependencyInstallError } from "./errors.ts";
 import { condenseInstallerLine } from "./installer-output.ts";
-import { installPythonPackages, type PythonInstaller, type PythonInstallResult } from "./pip-installer.ts";
+import { installPythonPackages, type PythonInstallResult } from "./pip-installer.ts";
 import { probeInterpreter, type PythonTarget } from "./python-target.ts";
+import { emptyPython, emptySystem, summarizeReport, type DependencyReport, type InstalledPackage, type PythonDependencyReport, type SystemDependencyReport } from "./dependency-report.ts";
 import { checkGuardedRequirements, type RequirementCheck, type RequirementChecker } from "./requirement-checker.ts";
 import {
   parseAptPackage,
@@ -34,51 +34,6 @@ import {
   type ParsedRequirement,
 } from "./requirement-spec.ts";
 
-export interface InstalledPackage {
-  name: string;
-  version: string | null;
-  /** The requirement it answers (Python only). */
-  requirement?: string;
-}
-
-export interface PythonDependencyReport {
-  python: string | null;
-  /** packaging's canonical forms, as checked and installed; the entries as given when answered from memory. */
-  requested: string[];
-  already_present: InstalledPackage[];
-  installed: InstalledPackage[];
-  /** Requirements whose environment marker excludes this interpreter. */
-  not_applicable: string[];
-  /** Answered from this worker's memory of satisfied sets, without asking Python. */
-  memoized: boolean;
-  installer: PythonInstaller | null;
-  build_tools_installed: boolean;
-  check_ms: number;
-  install_ms: number;
-  total_ms: number;
-}
-
-export interface SystemDependencyReport {
-  requested: string[];
-  already_present: InstalledPackage[];
-  installed: InstalledPackage[];
-  memoized: boolean;
-  installer: AptInstaller | null;
-  lists_updated: boolean;
-  /** Why the system packages were skipped (macOS), else null. */
-  skipped: string | null;
-  check_ms: number;
-  install_ms: number;
-  total_ms: number;
-}
-
-export interface DependencyReport {
-  python: PythonDependencyReport;
-  system: SystemDependencyReport;
-  /** Python and system parts ran at the same time. */
-  parallel: boolean;
-  total_ms: number;
-}
 
 export interface InstallDependenciesOptions {
   /** The running Python child (or any RequirementChecker for the same interpreter). */
@@ -193,48 +148,10 @@ export async function installDependencies(request: DependencyRequestInput, optio
   for (const [key, value] of ctx.verified) satisfiedSets.set(key, value);
 
   const report: DependencyReport = { python, system, parallel, total_ms: ms(performance.now() - started) };
-  options.logger.debug({ dependencies: summarize(report) }, "dependencies ready");
+  options.logger.debug({ dependencies: summarizeReport(report) }, "dependencies ready");
   return report;
 }
 
-function summarize(report: DependencyReport) {
-  return {
-    python: { present: report.python.already_present.length, installed: report.python.installed.map((p) => `${p.name}==${p.version}`) },
-    system: { present: report.system.already_present.length, installed: report.system.installed.map((p) => `${p.name}=${p.version}`) },
-    total_ms: report.total_ms,
-  };
-}
-
-function emptyPython(python: string | null): PythonDependencyReport {
-  return {
-    python,
-    requested: [],
-    already_present: [],
-    installed: [],
-    not_applicable: [],
-    memoized: false,
-    installer: null,
-    build_tools_installed: false,
-    check_ms: 0,
-    install_ms: 0,
-    total_ms: 0,
-  };
-}
-
-function emptySystem(): SystemDependencyReport {
-  return {
-    requested: [],
-    already_present: [],
-    installed: [],
-    memoized: false,
-    installer: null,
-    lists_updated: false,
-    skipped: null,
-    check_ms: 0,
-    install_ms: 0,
-    total_ms: 0,
-  };
-}
 
 async function pythonPart(requirements: ParsedRequirement[], ctx: PartContext): Promise<PythonDependencyReport> {
   const { engine, logger, signal } = ctx.options;
