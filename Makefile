@@ -15,8 +15,9 @@ node_modules/.ferry-installed: package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The package in dist/: worker bundle + Python runner, the SDK and CLI as JavaScript with declarations.
 build: setup
-	node images/build.mjs --check
+	node scripts/build-package.mjs --check
 
 # The examples' generated types must match their Python (`make types` rewrites them).
 typecheck: setup

@@ -18,7 +18,6 @@
  * request was turned away) and on failures before any connection existed. A user's exception
  * is a job result, never an HTTP failure, so it is never retried here.
  */
-import type { EndpointInputPayload, HealthCheck, PurgeQueueOutput } from "runpod-sdk";
 import { z } from "zod";
 import { clampRunsyncWait, isFinalStatus } from "../protocol/runpod-jobs.ts";
 import { ApiError, AuthenticationError, ConnectionError, RateLimitError } from "./errors.ts";
@@ -59,8 +58,31 @@ const HealthSchema = z
 /** `/purge-queue`: how many queued jobs were removed. */
 const PurgeQueueSchema = z.object({ removed: z.number(), status: z.string() }).passthrough();
 
-export type RunRequest = Pick<EndpointInputPayload, "webhook" | "policy"> & { input: unknown };
-export type { HealthCheck, PurgeQueueOutput };
+/** `/health` of an endpoint: job and worker counts (the shape runpod-sdk's `HealthCheck` names). */
+export interface HealthCheck {
+  jobs: { completed: number; failed: number; inProgress: number; inQueue: number; retried: number };
+  workers: { idle: number; initializing: number; ready: number; running: number; throttled: number };
+}
+
+/** `/purge-queue`'s answer. */
+export interface PurgeQueueOutput {
+  removed: number;
+  status: string;
+}
+
+/** RunPod's per-job execution policy (`/run` body `policy`). */
+export interface ExecutionPolicy {
+  executionTimeout?: number;
+  lowPriority?: boolean;
+  ttl?: number;
+}
+
+/** The body of `/run` and `/runsync`. */
+export interface RunRequest {
+  input: unknown;
+  webhook?: string;
+  policy?: ExecutionPolicy;
+}
 
 export interface RetryPolicy {
   /** Retries after the first attempt. */

@@ -7,10 +7,10 @@
 import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { z } from "zod";
 import { silentLogger, type Logger } from "../../protocol/logger.ts";
+import { PACKAGE_ROOT, WORKER_BUNDLE } from "../package-root.ts";
 import { BlobApi } from "./blob-api.ts";
 import { BlobFiles } from "./blob-files.ts";
 import { Dashboard } from "./dashboard/routes.ts";
@@ -27,10 +27,10 @@ import { runpodWorkerVariables, WorkerIdentities } from "./worker-identity.ts";
 import { WorkerSessions } from "./worker-sessions.ts";
 import { WorkerManager, type WorkerInfo, type WorkerOutputLine } from "./workers.ts";
 
-const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
-export const DEFAULT_WORKER_SCRIPT = join(REPO_ROOT, "dist", "handler.mjs");
+/** The worker bundle of the installed package, found from this module, not from the working directory. */
+export const DEFAULT_WORKER_SCRIPT = WORKER_BUNDLE;
 /** The dashboard's built page (`images/build-dashboard.mjs`). */
-export const DASHBOARD_DIR = join(REPO_ROOT, "dist", "dashboard");
+export const DASHBOARD_DIR = join(PACKAGE_ROOT, "dist", "dashboard");
 export const LOCAL_SERVER_VERSION = "0.1.0";
 
 const ms = z.number().int().nonnegative();
@@ -45,7 +45,7 @@ export const LocalServerOptionsSchema = z.object({
   apiKey: z.string().min(1).optional(),
   /** Where endpoint definitions and venvs live (default `.ferry`, relative to `cwd`). */
   stateDir: z.string().min(1).optional(),
-  /** The worker command (default: this Node running `<repo>/dist/handler.mjs`). */
+  /** The worker command (default: this Node running the package's `dist/handler.mjs`). */
   workerCommand: z.array(z.string().min(1)).min(1).optional(),
   /** Working directory of worker processes (default: the server's). */
   cwd: z.string().optional(),

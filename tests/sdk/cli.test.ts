@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildProgram } from "../../sdk/cli.ts";
+import { buildProgram } from "../../sdk/cli/program.ts";
 import { startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
 
 const run = promisify(execFile);
@@ -93,12 +93,12 @@ describe("ferry CLI", () => {
     expect((await ferry("ls")).stdout).toContain("no endpoints on local");
   }, 120_000);
 
-  it("errors say what is wrong and exit 1", async () => {
+  it("errors say what is wrong: exit 1 for a failure, 2 for a usage error", async () => {
     const r = await ferry("health", "nope");
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('no endpoint named "nope" is deployed on local');
     const bad = await ferry("--target", "mars", "ls");
-    expect(bad.code).toBe(1);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/use "local" or "runpod"/);
   }, 60_000);
 });
