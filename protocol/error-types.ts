@@ -14,6 +14,8 @@ export const ErrorType = {
   Cancelled: "Cancelled",
   /** The Python child (or the worker holding the job) died while the call ran. */
   WorkerProcessDied: "WorkerProcessDied",
+  /** A local worker process exited before it took a job (no bundle, a Python without msgpack, a crash at start). */
+  WorkerStartError: "WorkerStartError",
   CudaOutOfMemory: "CudaOutOfMemory",
   OutOfMemory: "OutOfMemory",
   /** The result or a yielded value has no mapping to the wire format. */

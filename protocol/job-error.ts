@@ -12,6 +12,8 @@ export const JobErrorSchema = z.looseObject({
   hostname: z.string().optional(),
   worker_id: z.string().optional(),
   runpod_version: z.string().optional(),
+  /** Structured extras (a worker start failure's fix and output lines). */
+  details: z.record(z.string(), z.unknown()).optional(),
 });
 
 export interface JobErrorPayload {

@@ -61,6 +61,38 @@ export class WorkerCrashedError extends RemoteError {
   override name = "WorkerCrashedError";
 }
 
+/**
+ * A worker process could not start, or exited before it took a job (no worker bundle, a Python
+ * without msgpack, a crash at start): the calls waiting for it fail with this at once instead of
+ * waiting through restarts. `fix` says what to change; `workerOutput` holds the worker's last
+ * output lines (its stderr says why). Fix the cause and call again: the next call starts a fresh
+ * worker, in the same process.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fn.call(1);
+ * } catch (err) {
+ *   if (err instanceof WorkerStartError) console.error(err.fix, err.workerOutput.join("\n"));
+ * }
+ * ```
+ */
+export class WorkerStartError extends RemoteError {
+  override name = "WorkerStartError";
+  /** What to change so that the worker starts. */
+  readonly fix: string;
+  /** The worker's last output lines before it exited. */
+  readonly workerOutput: readonly string[];
+
+  constructor(init: RemoteErrorInit) {
+    super(init);
+    const details = init.details ?? {};
+    this.fix = typeof details["fix"] === "string" ? details["fix"] : "run `npx ferry doctor` to see what the local default is missing";
+    const output = details["worker_output"];
+    this.workerOutput = Array.isArray(output) ? output.filter((l): l is string => typeof l === "string") : (init.traceback ?? "").split("\n").filter(Boolean);
+  }
+}
+
 /** A pip or apt dependency could not be installed on the worker. */
 export class DependencyInstallError extends RemoteError {
   override name = "DependencyInstallError";
@@ -270,6 +302,7 @@ const ERROR_OF_TYPE: Record<FerryErrorType, (inputs: ErrorInputs) => FerryError>
     new RemoteTimeoutError({ message: `${init.message}${suffix}`, timeoutMs: context.timeoutMs, jobId: context.jobId, enforcedBy: "worker", stdout: init.stdout ?? "" }),
   Cancelled: ({ init, suffix, context }) => new CancelledError({ message: `${init.message}${suffix}`, jobId: context.jobId }),
   WorkerProcessDied: ({ init }) => new WorkerCrashedError(init),
+  WorkerStartError: ({ init }) => new WorkerStartError(init),
   DependencyInstallError: ({ init }) => new DependencyInstallError(init),
   ModelDownloadError: ({ init }) => new ModelDownloadError(init),
   InvalidRequest: ({ init }) => new RemoteError(init),
@@ -295,6 +328,7 @@ export function parseJobErrorText(error: unknown): ResponseLike {
         error_type: payload.error_type ?? ErrorType.WorkerError,
         error: payload.error_message ?? error.trim(),
         error_traceback: payload.error_traceback,
+        ...(payload.details ? { details: payload.details } : {}),
       };
     }
     const trimmed = error.trim();

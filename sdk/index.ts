@@ -30,6 +30,7 @@ export {
   RemoteTimeoutError,
   CancelledError,
   WorkerCrashedError,
+  WorkerStartError,
   DependencyInstallError,
   ModelDownloadError,
   ProvisioningError,

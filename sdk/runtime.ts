@@ -117,8 +117,10 @@ export class Runtime {
     }
     if (!url) {
       // Imported here so that a RunPod-only process never loads the local server.
-      const { startLocalServer } = await import("./local-server/server.ts");
-      const server = await startLocalServer({ stateDir: spec.stateDir, ...(spec.apiKey ? { apiKey: spec.apiKey } : {}) });
+      const [{ startLocalServer }, { createLogger }] = await Promise.all([import("./local-server/server.ts"), import("../protocol/logger.ts")]);
+      // The server's warnings and errors (a worker that cannot start) reach this console.
+      const logger = createLogger({ level: this.env.FERRY_LOG_LEVEL ?? "warn" });
+      const server = await startLocalServer({ stateDir: spec.stateDir, logger, ...(spec.apiKey ? { apiKey: spec.apiKey } : {}) });
       this.started = server;
       url = server.url;
       // A process that started the server must still exit when its own work is done.

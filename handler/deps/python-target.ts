@@ -9,7 +9,7 @@
  *   Python, which Ferry must not change behind their back.
  */
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { z } from "zod";
 import type { Logger } from "../../protocol/logger.ts";
@@ -110,18 +110,52 @@ export function venvPython(venvDir: string): string {
 
 const creating = new Map<string, Promise<void>>();
 
-/** Creates `venvDir` with `--system-site-packages` unless it already has an interpreter. */
+/** Written into each venv Ferry makes: the interpreter it was made from. */
+const BASE_MARKER = "ferry-base.json";
+const BaseMarkerSchema = z.object({ executable: z.string(), version: z.string() });
+type BaseMarker = z.infer<typeof BaseMarkerSchema>;
+
+function readBaseMarker(venvDir: string): BaseMarker | undefined {
+  try {
+    const parsed = BaseMarkerSchema.safeParse(JSON.parse(readFileSync(path.join(venvDir, BASE_MARKER), "utf8")));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function madeFrom(venvDir: string, base: BaseMarker): boolean {
+  const marker = readBaseMarker(venvDir);
+  return isFile(venvPython(venvDir)) && marker?.executable === base.executable && marker.version === base.version;
+}
+
+/**
+ * Makes `venvDir` a venv of `basePython` (with `--system-site-packages`). A venv is keyed by the
+ * interpreter it was made from (path and version, in `ferry-base.json`): one made from another
+ * interpreter, or by an older Ferry, is replaced, so a corrected FERRY_PYTHON takes effect on
+ * the next worker start with nothing deleted by hand.
+ */
 async function ensureVenv(venvDir: string, options: ResolvePythonTargetOptions): Promise<void> {
-  if (isFile(venvPython(venvDir))) return;
+  const info = await probeInterpreter(options.basePython, { logger: options.logger, ...(options.env ? { env: options.env } : {}) }).catch((err: unknown) => {
+    const cause = err instanceof DependencyInstallError ? err : undefined;
+    throw new DependencyInstallError(`Could not create the venv ${venvDir}: ${err instanceof Error ? err.message : String(err)}`, {
+      tool: "venv",
+      command: [options.basePython],
+      exitCode: cause?.exitCode ?? null,
+      outputTail: cause?.outputTail ?? "",
+    });
+  });
+  const base: BaseMarker = { executable: info.executable, version: info.version };
+  if (madeFrom(venvDir, base)) return;
   let pending = creating.get(venvDir);
   if (!pending) {
-    pending = createVenv(venvDir, options).finally(() => creating.delete(venvDir));
+    pending = createVenv(venvDir, base, options).finally(() => creating.delete(venvDir));
     creating.set(venvDir, pending);
   }
   return pending;
 }
 
-async function createVenv(venvDir: string, options: ResolvePythonTargetOptions): Promise<void> {
+async function createVenv(venvDir: string, base: BaseMarker, options: ResolvePythonTargetOptions): Promise<void> {
   options.logger.info({ venvDir, basePython: options.basePython }, "creating the Python venv for dependencies (--system-site-packages)");
   // A venv with --system-site-packages already sees the base interpreter's pip, which installs
   // into the venv when run by it; copying pip in (ensurepip) is what makes creation take seconds.
@@ -137,6 +171,18 @@ async function createVenv(venvDir: string, options: ResolvePythonTargetOptions):
     ...(options.env ? { env: options.env } : {}),
   });
   if (result.ok && isFile(venvPython(building))) {
+    writeFileSync(path.join(building, BASE_MARKER), `${JSON.stringify(base)}\n`);
+    // A venv of another interpreter steps aside first (another worker may have replaced it already).
+    if (existsSync(venvDir) && !madeFrom(venvDir, base)) {
+      const stale = `${venvDir}.stale-${process.pid}-${randomBytes(4).toString("hex")}`;
+      try {
+        renameSync(venvDir, stale);
+        options.logger.warn({ venvDir, previous: readBaseMarker(stale) ?? "unknown", basePython: options.basePython }, "replacing a venv made from another Python");
+        rmSync(stale, { recursive: true, force: true });
+      } catch {
+        // Gone already: another worker moved it.
+      }
+    }
     try {
       renameSync(building, venvDir);
     } catch {
@@ -146,7 +192,7 @@ async function createVenv(venvDir: string, options: ResolvePythonTargetOptions):
   } else {
     rmSync(building, { recursive: true, force: true });
   }
-  if (!result.ok || !isFile(venvPython(venvDir))) {
+  if (!result.ok || !madeFrom(venvDir, base)) {
     const output = `${result.stdout}\n${result.stderr}`.trim();
     const hint = /ensurepip|python3-venv/.test(output) ? " (on Debian/Ubuntu: apt-get install python3-venv)" : "";
     throw new DependencyInstallError(

@@ -415,6 +415,20 @@ export class JobStore {
     return removed;
   }
 
+  /** Fails every queued job of the endpoint with `error` (its workers cannot start); answers how many. */
+  failQueued(endpointId: string, error: string): number {
+    let failed = 0;
+    for (const job of this.jobs.values()) {
+      if (job.endpointId === endpointId && job.status === "IN_QUEUE") {
+        this.finalize(job, "FAILED", { hasOutput: false, error });
+        failed++;
+      }
+    }
+    const ep = this.endpoints.get(endpointId);
+    if (ep) Object.assign(ep, { queue: [], queueHead: 0, lowQueue: [], lowQueueHead: 0, front: [] });
+    return failed;
+  }
+
   /**
    * The worker is gone (process died, or stopped pinging): each job it held goes back to the
    * queue once (counted as retried), and fails the next time.

@@ -18,6 +18,7 @@ import type { Logger } from "../../protocol/logger.ts";
 import { envProblems } from "../../protocol/request-rules.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
 import type { JobStore } from "./job-store.ts";
+import { startFailureError } from "./start-failure.ts";
 import { runpodWorkerVariables, type IssuedWorker, type WorkerIdentities } from "./worker-identity.ts";
 import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";
 
@@ -420,6 +421,14 @@ export class WorkerManager {
     pipeLines(child.stdout, "stdout");
     pipeLines(child.stderr, "stderr");
 
+    let pipesClosed = false;
+    const afterClose: Array<() => void> = [];
+    child.once("close", () => {
+      pipesClosed = true;
+      for (const run of afterClose.splice(0)) run();
+    });
+    const whenClosed = (run: () => void) => (pipesClosed ? run() : afterClose.push(run));
+
     let finished = false;
     const onGone = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
       if (finished) return;
@@ -444,7 +453,8 @@ export class WorkerManager {
           { endpointId: endpoint.id, worker: name, podId, code, signal, lastOutput: worker.output.slice(-20).join("\n") },
           `worker ${how}`,
         );
-        if (!contacted) this.noteStartFailure(endpoint.id);
+        // Its last words (the reason) are read once its pipes close, which follows the exit.
+        if (!contacted) whenClosed(() => this.startFailed(endpoint, worker, how));
       } else {
         this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, code, signal }, "worker stopped");
       }
@@ -456,6 +466,17 @@ export class WorkerManager {
     child.on("error", (err) => {
       if (child.pid === undefined) onGone(null, null, err);
     });
+  }
+
+  /**
+   * A worker died before it took a job. While no worker of the endpoint has reached the server,
+   * nothing would run its queued jobs: they fail now, with the worker's output and the fix,
+   * rather than wait through restarts. With no jobs left waiting, restarts back off instead.
+   */
+  private startFailed(endpoint: EndpointConfig, worker: ManagedWorker, how: string): void {
+    const othersReady = this.liveWorkers(endpoint.id).some((w) => this.options.sessions.get(w.podId)?.firstContactAt !== undefined);
+    const failed = othersReady ? 0 : this.options.store.failQueued(endpoint.id, startFailureError({ endpointName: endpoint.name || endpoint.id, worker: worker.name, how, output: worker.output }));
+    if (failed === 0) this.noteStartFailure(endpoint.id);
   }
 
   private noteStartFailure(endpointId: string): void {

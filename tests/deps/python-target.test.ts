@@ -1,5 +1,5 @@
 // Where packages are installed: FERRY_VENV, the container's Python, or .ferry/venv.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -70,6 +70,30 @@ describe("resolvePythonTarget", () => {
     expect(target.python).not.toBe(basePython);
     expect(existsSync(target.python)).toBe(true);
   }, 120_000);
+
+  it("a venv made from another interpreter is replaced: the venv is keyed by the Python it was made from", async () => {
+    // "Another interpreter": a plain venv of the base Python (another executable path).
+    const other = path.join(dir, "other-python");
+    const made = await runLoggedSubprocess(basePython, ["-m", "venv", "--without-pip", other], { operation: "test", timeoutMs: 60_000 });
+    expect(made.ok, made.stderr).toBe(true);
+    const otherPython = path.join(other, "bin", "python");
+    const venv = path.join(dir, "keyed-venv");
+    const env = { ...process.env, FERRY_VENV: venv };
+    const importMsgpack = (python: string) => runLoggedSubprocess(python, ["-c", "import msgpack"], { operation: "test", timeoutMs: 20_000 });
+
+    const wrong = await resolvePythonTarget({ basePython: otherPython, logger, env });
+    writeFileSync(path.join(venv, "made-from-the-other-python"), "");
+    const otherInfo = await probeInterpreter(otherPython, { logger });
+    expect(JSON.parse(readFileSync(path.join(venv, "ferry-base.json"), "utf8"))).toEqual({ executable: otherInfo.executable, version: otherInfo.version });
+
+    // The corrected interpreter takes effect at once; nothing is deleted by hand.
+    const right = await resolvePythonTarget({ basePython, logger, env });
+    expect(right.python).toBe(wrong.python);
+    expect(existsSync(path.join(venv, "made-from-the-other-python"))).toBe(false);
+    expect((await importMsgpack(right.python)).ok).toBe(true);
+    const baseInfo = await probeInterpreter(basePython, { logger });
+    expect(JSON.parse(readFileSync(path.join(venv, "ferry-base.json"), "utf8"))).toEqual({ executable: baseInfo.executable, version: baseInfo.version });
+  }, 180_000);
 
   it("fails with a DependencyInstallError when the venv cannot be created", async () => {
     const env = { ...process.env, FERRY_VENV: path.join(dir, "never") };

@@ -13,6 +13,7 @@ import {
   RemoteError,
   RemoteTimeoutError,
   WorkerCrashedError,
+  WorkerStartError,
   errorFromResponse,
 } from "../../sdk/errors.ts";
 
@@ -54,6 +55,7 @@ const EXPECTED_CLASS: Record<FerryErrorType, new (...args: never[]) => Error> = 
   Timeout: RemoteTimeoutError,
   Cancelled: CancelledError,
   WorkerProcessDied: WorkerCrashedError,
+  WorkerStartError: WorkerStartError,
   CudaOutOfMemory: RemoteError,
   OutOfMemory: RemoteError,
   SerializationError: RemoteError,
