@@ -1,22 +1,22 @@
 /**
- * Which Python runs the runner (and the annotation reader of `ferry types`): FERRY_PYTHON, else
- * the interpreter `make setup` chose (recorded in .ferry/python of the working directory or of the
- * checkout this code was built in), else `python3` on PATH (the worker images put the right one
- * there).
+ * Which Python runs the runner (and the annotation reader of `ferry types`); the rules are in
+ * python-choice.ts. The package's own folder is found by walking up to its package.json, which
+ * works from the sources, the worker bundle (`dist/handler.mjs`) and the SDK build (`dist/protocol/`).
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { choosePython } from "./python-choice.ts";
 
-function recordedPython(dir: string): string | undefined {
-  const file = join(dir, ".ferry", "python");
-  if (!existsSync(file)) return undefined;
-  return readFileSync(file, "utf8").trim() || undefined;
+function packageRoot(): string {
+  const start = dirname(fileURLToPath(import.meta.url));
+  for (let dir = start; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, "package.json"))) return dir;
+    // A bundle copied out on its own (a worker image): its folder stands for the package.
+    if (dirname(dir) === dir) return start;
+  }
 }
 
 export function runnerPython(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string {
-  if (env.FERRY_PYTHON) return env.FERRY_PYTHON;
-  // dist/handler.mjs and protocol/python-interpreter.ts both sit one level below the checkout.
-  const checkout = join(dirname(fileURLToPath(import.meta.url)), "..");
-  return recordedPython(cwd) ?? recordedPython(checkout) ?? "python3";
+  return choosePython({ env, cwd, packageRoot: packageRoot() }).python;
 }

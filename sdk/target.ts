@@ -1,5 +1,6 @@
 /**
- * Where calls go: RunPod Serverless when RUNPOD_API_KEY is set, else the local endpoint server
+ * Where calls go: RunPod Serverless when a RunPod API key is found (RUNPOD_API_KEY, else
+ * `~/.runpod/config.toml`, see credentials.ts), else the local endpoint server
  * (the same endpoint API and GraphQL, on this machine). FERRY_TARGET=local|runpod forces one.
  *
  * The local server is the one `.ferry/local.json` names (written by `ferry serve`) when it
@@ -8,6 +9,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { findRunpodApiKey } from "./credentials.ts";
 import { ConfigError } from "./errors.ts";
 
 export const RUNPOD_ENDPOINT_BASE_URL = "https://api.runpod.ai/v2";
@@ -18,7 +20,7 @@ export type TargetKind = "local" | "runpod";
 export interface TargetSettings {
   /** Forces the target; default from FERRY_TARGET, else RunPod when a key is set. */
   target?: TargetKind | undefined;
-  /** RunPod API key; default RUNPOD_API_KEY. */
+  /** RunPod API key; default RUNPOD_API_KEY, else `api_key` in `~/.runpod/config.toml` (`runpod config` writes it). */
   apiKey?: string | undefined;
   /** Endpoint API base; default RUNPOD_ENDPOINT_BASE_URL, else RunPod's (`https://api.runpod.ai/v2`). */
   endpointBaseUrl?: string | undefined;
@@ -71,8 +73,9 @@ export function resolveTarget(settings: TargetSettings = {}, env: NodeJS.Process
   const stateDir = resolve(settings.stateDir ?? env.FERRY_STATE_DIR ?? join(process.cwd(), ".ferry"));
   const forced = settings.target ?? (env.FERRY_TARGET ? env.FERRY_TARGET.trim().toLowerCase() : undefined);
   if (forced !== undefined && forced !== "local" && forced !== "runpod") throw new ConfigError(`FERRY_TARGET must be "local" or "runpod", got "${forced}"`);
-  const apiKey = settings.apiKey ?? env.RUNPOD_API_KEY;
-  const keySource = settings.apiKey !== undefined ? "configure({ apiKey })" : "the RUNPOD_API_KEY environment variable";
+  const found = settings.apiKey !== undefined ? { apiKey: settings.apiKey, source: "configure({ apiKey })" } : findRunpodApiKey(env);
+  const apiKey = found?.apiKey;
+  const keySource = found?.source ?? "the RUNPOD_API_KEY environment variable";
   const kind: TargetKind = forced ?? (apiKey ? "runpod" : "local");
   if (kind === "runpod") {
     if (!apiKey) throw new ConfigError("FERRY_TARGET=runpod needs an API key: set RUNPOD_API_KEY (RunPod console -> Settings -> API Keys)");

@@ -11,7 +11,7 @@ import { join, resolve } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { configure, CpuLiveServerless, remote, WorkerStartError } from "../../sdk/index.ts";
 import { startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
-import { runnerPython } from "../../handler/python-interpreter.ts";
+import { runnerPython } from "../../protocol/python-interpreter.ts";
 
 const DIST = resolve("dist");
 const ADD = "def add(a, b):\n    return a + b\n";
