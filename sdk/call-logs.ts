@@ -5,10 +5,12 @@
 import type { LogLine } from "../protocol/wire.ts";
 import { writeConsoleLine } from "./progress/console.ts";
 
+/** One line the remote code (or the worker) printed, delivered while the call runs. */
 export interface RemoteLogLine extends LogLine {
   /** Set when known: the worker's id, or the function's label. */
   source: string;
 }
+/** Receives remote log lines (`onLog` in call options and `configure`). */
 export type LogHandler = (line: RemoteLogLine) => void;
 
 /**

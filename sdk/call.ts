@@ -37,6 +37,7 @@ const RUNSYNC_WAIT_MS = 1000;
 /** Extra time the endpoint's execution limit allows beyond `timeoutMs`, so the worker's own timeout (with traceback) comes first. */
 const ENDPOINT_TIMEOUT_GRACE_MS = 10_000;
 
+/** Where a call's time went, in milliseconds. */
 export interface CallTimings {
   /** Waiting in the endpoint's queue. */
   queueMs?: number | undefined;
@@ -52,6 +53,7 @@ export interface CallTimings {
   roundTripMs: number;
 }
 
+/** How a class instance fared in a method call. */
 export interface InstanceState {
   id: string;
   /** This call constructed the instance. */
@@ -61,6 +63,7 @@ export interface InstanceState {
   methodCalls: number | undefined;
 }
 
+/** What `.call()` and `.stream()` tell besides the value: job, worker, timings, stdout. */
 export interface CallInfo {
   jobId: string;
   workerId: string | undefined;
@@ -71,6 +74,7 @@ export interface CallInfo {
   details: Record<string, unknown>;
 }
 
+/** The answer of `.call()`: the value and {@link CallInfo}. */
 export interface CallResult<R> extends CallInfo {
   value: R;
 }

@@ -34,6 +34,7 @@ export type RemoteMethods<Api> = {
       : never;
 };
 
+/** What every remote instance has besides its methods: its id, how often it was rebuilt, and `destroy()`. */
 export interface InstanceHandle {
   /** The id every call sends; any worker holding (or rebuilding) this instance answers to it. */
   readonly instanceId: string;
@@ -51,8 +52,22 @@ export interface InstanceHandle {
   destroy(): Promise<void>;
 }
 
+/** A remote instance: each method of `Api` as a {@link RemoteCallable}, plus {@link InstanceHandle}. */
 export type ClassHandle<Api> = RemoteMethods<Api> & InstanceHandle;
 
+/**
+ * A remote Python class: `create(...)` constructs an instance on a worker, whose state stays
+ * there between method calls.
+ *
+ * @example
+ * ```ts
+ * interface CounterApi { incr(by: number): number }
+ * const Counter = py.class<CounterApi, [start: number]>(source, "Counter");
+ * const counter = await Counter.create(10);
+ * await counter.incr(2); // 12
+ * await counter.destroy();
+ * ```
+ */
 export interface RemoteClass<Api, Ctor extends unknown[] = unknown[], CtorKw extends Record<string, unknown> = Record<string, unknown>> {
   /** Constructs the instance on a worker (the constructor runs now, so its errors surface here). */
   create(...args: CallArgs<Ctor, CtorKw>): Promise<ClassHandle<Api>>;

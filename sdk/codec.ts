@@ -17,6 +17,7 @@ import { SerializationError } from "./errors.ts";
 const EXT_NDARRAY = 1;
 const EXT_BIGINT = 2;
 
+/** The typed arrays that travel as numpy arrays of the same dtype. */
 export type NumericTypedArray =
   | Int8Array
   | Uint8Array

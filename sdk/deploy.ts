@@ -24,10 +24,12 @@ export async function deploy(resources: Resource[] = declaredResources()): Promi
   return results;
 }
 
+/** Deletes the endpoint deployed under `name` and its state entry. */
 export async function undeployResource(name: string): Promise<{ name: string; endpointId: string | undefined; deleted: boolean }> {
   return undeploy(name, await getRuntime().provisionContext());
 }
 
+/** Every deployed endpoint: the state file joined with the target's own list. */
 export async function deployments(): Promise<DeploymentRow[]> {
   return listDeployments(await getRuntime().provisionContext());
 }

@@ -10,6 +10,7 @@ import { ErrorType, isFerryErrorType, type FerryErrorType } from "../protocol/er
 import { parseJobError } from "../protocol/job-error.ts";
 import type { FunctionResponse } from "../protocol/wire.ts";
 
+/** The base of every error Ferry throws: `err instanceof FerryError` catches them all. */
 export class FerryError extends Error {
   override name = "FerryError";
   constructor(message: string, options?: { cause?: unknown }) {
@@ -29,7 +30,19 @@ export interface RemoteErrorInit {
   details?: Record<string, unknown> | undefined;
 }
 
-/** The remote code raised, or the worker could not run it. */
+/**
+ * The remote code raised, or the worker could not run it: `errorType` is the Python exception
+ * class, `traceback` its traceback, `stdout` what the call printed.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await fn(1);
+ * } catch (err) {
+ *   if (err instanceof RemoteError && err.errorType === "ValueError") console.error(err.traceback);
+ * }
+ * ```
+ */
 export class RemoteError extends FerryError {
   override name = "RemoteError";
   readonly errorType: string;

@@ -18,6 +18,7 @@ import type { Resource } from "./resources.ts";
 import type { ProgressHandler } from "./progress/events.ts";
 import { getRuntime } from "./runtime.ts";
 
+/** Options of one call, or defaults for a callable made with `.with(options)`. */
 export interface CallOptions {
   /** Aborting it rejects the call with CancelledError and cancels the job on the endpoint. */
   signal?: AbortSignal | undefined;
@@ -49,7 +50,19 @@ export const CallOptionsSchema = z.object({
 /** The element type `.stream()` yields: a generator declared as returning `T[]` yields `T`. */
 export type Yielded<R> = R extends readonly (infer Y)[] ? Y : R extends AsyncIterable<infer Y> ? Y : R;
 
-/** `Y` is what `.stream()` yields: a generated signature says it exactly, otherwise it follows from `R`. */
+/**
+ * A remote Python function (or class method): call it like an async function, or use `.call()`
+ * for the value with job id, timings and stdout, `.stream()` for a generator's values as they
+ * come, and `.with(options)` for per-call options. `Y` is what `.stream()` yields: a generated
+ * signature says it exactly, otherwise it follows from `R`.
+ *
+ * @example
+ * ```ts
+ * const count = py.function<[n: number], number[]>("def count(n):\n    yield from range(n)\n", "count");
+ * for await (const i of count.stream(3)) console.log(i); // 0, 1, 2
+ * const { value, jobId, timings } = await count.with({ timeoutMs: 30_000 }).call(3);
+ * ```
+ */
 export interface RemoteCallable<Args extends unknown[], R, K extends Record<string, unknown> = Record<string, unknown>, Y = Yielded<R>> {
   /** Runs the call and resolves with its value. */
   (...args: CallArgs<Args, K>): Promise<R>;
@@ -59,6 +72,7 @@ export interface RemoteCallable<Args extends unknown[], R, K extends Record<stri
   stream(...args: CallArgs<Args, K>): AsyncGenerator<Y, CallInfo, undefined>;
   /** The same callable with these call options (merged over the current ones). */
   with<S extends z.ZodType>(options: CallOptions & { schema: S }): RemoteCallable<Args, z.output<S>, K>;
+  /** The same callable with these call options (merged over the current ones). */
   with(options: CallOptions): RemoteCallable<Args, R, K, Y>;
   /** `embed`, or `Model.generate`. */
   readonly label: string;

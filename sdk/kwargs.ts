@@ -10,6 +10,7 @@
 const KWARGS = Symbol.for("ferry.kwargs");
 declare const KEYS: unique symbol;
 
+/** Keyword arguments for a call, made by {@link kwargs}; always the last argument. */
 export interface Kwargs<T extends Record<string, unknown> = Record<string, unknown>> {
   readonly [KWARGS]: T;
   /** Never present at run time: the keys given, which `Accepted` compares with the keys a function takes. */
@@ -23,6 +24,16 @@ export interface Kwargs<T extends Record<string, unknown> = Record<string, unkno
  */
 type Accepted<K extends Record<string, unknown>> = { readonly [KWARGS]: K; readonly [KEYS]?: keyof K };
 
+/**
+ * Marks `values` as the call's Python keyword arguments (undefined values are left out, so
+ * Python's default applies).
+ *
+ * @example
+ * ```ts
+ * const greet = py.function<[name: string], string, { greeting?: string }>(source, "greet");
+ * await greet("Ada", kwargs({ greeting: "Hi" })); // greet("Ada", greeting="Hi")
+ * ```
+ */
 export function kwargs<T extends Record<string, unknown>>(values: T): Kwargs<T> {
   return Object.freeze({ [KWARGS]: values }) as Kwargs<T>;
 }

@@ -95,6 +95,10 @@ function codeFileName(file: string): string {
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
+/**
+ * Python code bound to a resource and the packages it needs: makes typed remote functions
+ * (`function`, `fromFile`) and classes (`class`, `classFromFile`). Made by {@link remote}.
+ */
 export class Remote {
   private readonly options: z.output<typeof RemoteOptionsSchema>;
 
@@ -204,6 +208,19 @@ export class Remote {
   }
 }
 
+/**
+ * Binds Python code to a resource (where it runs) and options (pip and apt packages, models).
+ * The type parameters of `.function<Args, Result, Kwargs>()` type each call.
+ *
+ * @example
+ * ```ts
+ * import { CpuLiveServerless, remote } from "ferry";
+ *
+ * const py = remote(new CpuLiveServerless({ name: "demo" }), { dependencies: ["numpy"] });
+ * const add = py.function<[a: number, b: number], number>("def add(a, b):\n    return a + b\n", "add");
+ * console.log(await add(2, 3)); // 5
+ * ```
+ */
 export function remote(resource: Resource, options: RemoteOptions = {}): Remote {
   return new Remote(resource, options);
 }

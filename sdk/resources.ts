@@ -127,8 +127,11 @@ const ServerlessEndpointSchema = z.object({
   dockerArgs: z.string().optional(),
 });
 
+/** Settings of a {@link LiveServerless} GPU endpoint. */
 export type LiveServerlessOptions = z.input<typeof LiveServerlessSchema>;
+/** Settings of a {@link CpuLiveServerless} CPU endpoint. */
 export type CpuLiveServerlessOptions = z.input<typeof CpuLiveServerlessSchema>;
+/** Settings of a {@link ServerlessEndpoint} (an endpoint running your own image). */
 export type ServerlessEndpointOptions = z.input<typeof ServerlessEndpointSchema>;
 
 type Common = z.output<z.ZodObject<typeof commonShape>>;
@@ -183,6 +186,7 @@ export function declaredResources(): Resource[] {
   return [...registry().values()].flatMap((list) => list);
 }
 
+/** Where remote code runs: one serverless endpoint, provisioned on first use (or by `deploy`). */
 export abstract class Resource {
   readonly name: string;
   readonly kind: ResourceKind;
@@ -272,7 +276,15 @@ export function configHash(input: EndpointInput): string {
   return createHash("sha256").update(JSON.stringify(stable(hashed))).digest("hex");
 }
 
-/** A GPU endpoint running Ferry's worker image: ships your Python per call, no image to build. */
+/**
+ * A GPU endpoint running Ferry's worker image: ships your Python per call, no image to build.
+ *
+ * @example
+ * ```ts
+ * const gpu = new LiveServerless({ name: "embed", gpuIds: [GpuGroup.ADA_24], workersMax: 2, idleTimeout: 60 });
+ * const py = remote(gpu, { dependencies: ["torch"] });
+ * ```
+ */
 export class LiveServerless extends Resource {
   constructor(options: LiveServerlessOptions) {
     const name = typeof (options as { name?: unknown })?.name === "string" ? ` "${(options as { name: string }).name}"` : "";

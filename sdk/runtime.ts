@@ -17,6 +17,7 @@ import { BlobStoreOptionsSchema, blobStoreFromEnv, blobThreshold, type BlobStore
 import { CallValues } from "./blobs/call-values.ts";
 import { LocalBlobStore } from "./blobs/local-blob-store.ts";
 
+/** Process-wide settings given to {@link configure}: target, keys, URLs, logs and retries. */
 export interface FerryOptions extends TargetSettings {
   /** Where remote log lines go by default: a handler, or false for nowhere. Default: this console. */
   onLog?: LogHandler | false | undefined;
@@ -26,7 +27,9 @@ export interface FerryOptions extends TargetSettings {
   quiet?: boolean | undefined;
   /** Retry policy for HTTP (429, 5xx gateways, network errors). */
   retry?: Partial<RetryPolicy> | undefined;
+  /** The fetch every HTTP request uses (default: the global one). */
   fetch?: typeof fetch | undefined;
+  /** The environment read for defaults (default: process.env). */
   env?: NodeJS.ProcessEnv | undefined;
   /**
    * An S3-compatible bucket for values over the threshold (default from FERRY_BLOB_S3_* variables);
@@ -220,6 +223,11 @@ export function getRuntime(): Runtime {
 /**
  * Sets where calls go and how (replacing the defaults from the environment). Closes a local
  * server this process started before.
+ *
+ * @example
+ * ```ts
+ * await configure({ target: "local", onLog: false }); // run here even when a RunPod key is set, no log lines
+ * ```
  */
 export async function configure(options: FerryOptions = {}): Promise<void> {
   parseOptions(FerryOptionsSchema, options, "configure()");

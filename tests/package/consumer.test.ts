@@ -77,7 +77,7 @@ beforeAll(async () => {
   project = join(work, "app");
   mkdirSync(project);
   // The whole package (the suite's global setup builds only the worker), then the tarball.
-  await run(process.execPath, ["scripts/build-package.mjs", "--quiet"], { cwd: ROOT, timeout: 300_000 });
+  await run(process.execPath, ["scripts/build-package.mjs", "--quiet", "--no-docs"], { cwd: ROOT, timeout: 300_000 });
   await run("npm", ["pack", "--ignore-scripts", "--pack-destination", work], { cwd: ROOT, timeout: 120_000 });
   const tarball = join(work, readdirSync(work).find((f) => f.endsWith(".tgz"))!);
   const typesNode = (JSON.parse(readFileSync(join(ROOT, "node_modules/@types/node/package.json"), "utf8")) as { version: string }).version;
