@@ -15,7 +15,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
-const EXAMPLES = ["quickstart", "function", "class", "streaming", "progress", "cancel-timeout", "deploy-runpod", "runpod-sdk-client", "python-sdk-job"];
+const EXAMPLES = ["quickstart", "first-call", "function", "class", "streaming", "progress", "cancel-timeout", "deploy-runpod", "runpod-sdk-client", "python-sdk-job"];
 const LIMIT_MS = Number(process.env.FERRY_EXAMPLE_TIMEOUT_MS ?? 60_000);
 
 const args = process.argv.slice(2);

@@ -31,6 +31,7 @@ import { liveLogsGroup } from "./live-logs.ts";
 import { cancellationGroup } from "./cancellation.ts";
 import { memoryGroup } from "./memory.ts";
 import { gpuGroup } from "./gpu.ts";
+import { startupGroup } from "./startup.ts";
 
 /** The whole run stays under 10 minutes: groups that would start past this get no time. */
 const RUN_BUDGET_MS = 9 * 60_000;
@@ -48,6 +49,7 @@ export const GROUPS: BenchGroup[] = [
   liveLogsGroup,
   cancellationGroup,
   memoryGroup,
+  startupGroup,
   gpuGroup,
 ];
 

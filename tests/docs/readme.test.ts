@@ -21,8 +21,9 @@ const exampleFiles = readdirSync("examples").filter((f) => f.endsWith(".ts"));
 const exampleLines = exampleFiles.map((f) => readFileSync(`examples/${f}`, "utf8").split("\n").map((l) => l.trim()));
 const makeTargets = new Set([...readFileSync("Makefile", "utf8").matchAll(/^([a-z][a-z-]*):/gm)].map((m) => m[1]!));
 
+/** An example imports the sources (`../sdk/index.ts`); the README shows the import a project writes (`"ferry"`). */
 function quotedInAnExample(block: string): boolean {
-  const lines = block.split("\n").map((l) => l.trim()).filter(Boolean);
+  const lines = block.split("\n").map((l) => l.trim().replace(/ from "ferry";$/, ' from "../sdk/index.ts";')).filter(Boolean);
   return exampleLines.some((file) => file.some((_, i) => lines.every((line, j) => file[i + j] === line)));
 }
 
@@ -31,6 +32,16 @@ describe("README", () => {
     const firstScreen = readme.split("\n").slice(0, 15).join("\n");
     expect(firstScreen).toContain("make demo");
     expect(firstScreen).toContain("make test");
+  });
+
+  it("shows how to use it in a project: npm install, doctor, and the first call importing from the package", () => {
+    const section = readme.slice(readme.indexOf("## Use it in your project"), readme.indexOf("\n## ", readme.indexOf("## Use it in your project") + 1));
+    expect(section).toContain("npm install ferry\n");
+    expect(section).toContain("npx ferry doctor");
+    const first = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(first).toHaveLength(1);
+    expect(first[0]).toMatch(/^import \{[^}]*\bremote\b[^}]*\} from "ferry";$/m);
+    expect(first[0]).toMatch(/await add\(2, 3\)/);
   });
 
   it("quotes every TypeScript block from an example file", () => {
