@@ -38,7 +38,7 @@ function pythonFix(choice: PythonChoice): string {
 function why(choice: PythonChoice): string {
   if (choice.source === "FERRY_PYTHON") return "from FERRY_PYTHON";
   if (choice.source === "recorded") return `recorded in ${choice.recordFile}`;
-  return "python3 on PATH (no FERRY_PYTHON, nothing recorded)";
+  return "python3 on PATH: no FERRY_PYTHON, nothing recorded";
 }
 
 function gib(bytes: number): string {
