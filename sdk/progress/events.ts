@@ -15,6 +15,7 @@ export interface ProgressBase {
   elapsedMs: number;
 }
 
+/** Where a call is: one variant per phase (queued, waiting for a worker, started, installing, downloading, running, streaming, done), with what that phase knows. */
 export type ProgressPhase =
   /** In the endpoint's queue; `jobsInQueue` is the endpoint's whole queue when known. */
   | { phase: "queued"; jobsInQueue?: number | undefined }
@@ -33,7 +34,9 @@ export type ProgressPhase =
   /** The end: how it ended, with the timings when it completed. */
   | { phase: "done"; outcome: "completed" | "failed" | "cancelled" | "timed-out"; timings?: CallTimings | undefined; error?: string | undefined };
 
+/** One progress report of a call: its phase, and the job and time it concerns. */
 export type ProgressEvent = ProgressBase & ProgressPhase;
+/** Receives a call's progress events (`onProgress` in call options). */
 export type ProgressHandler = (event: ProgressEvent) => void;
 
 /** A worker's `progress` stream item (checked by `WorkerProgressSchema` where it enters) as an SDK phase. */
