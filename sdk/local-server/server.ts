@@ -155,7 +155,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     identities,
     pingIntervalMs,
     cwd,
-    baseEnv: (options.env as NodeJS.ProcessEnv | undefined) ?? hostEnvironmentForWorkers(process.env),
+    baseEnv: () => (options.env as NodeJS.ProcessEnv | undefined) ?? hostEnvironmentForWorkers(process.env),
     outputLines: options.workerOutputLines,
     onOutput:
       options.onWorkerOutput ??

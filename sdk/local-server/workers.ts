@@ -58,7 +58,8 @@ export interface WorkerManagerOptions {
   identities: WorkerIdentities;
   pingIntervalMs: number;
   cwd: string;
-  baseEnv: NodeJS.ProcessEnv;
+  /** The environment workers start from, read at each start (so a corrected FERRY_PYTHON reaches the next worker). */
+  baseEnv: () => NodeJS.ProcessEnv;
   outputLines?: number;
   onOutput?: (line: WorkerOutputLine) => void;
   /** How long a stopped worker may take to finish its jobs before it is killed. */
@@ -345,7 +346,7 @@ export class WorkerManager {
   }
 
   private workerEnv(endpoint: EndpointConfig, worker: IssuedWorker): NodeJS.ProcessEnv {
-    const base: NodeJS.ProcessEnv = { ...this.options.baseEnv };
+    const base: NodeJS.ProcessEnv = { ...this.options.baseEnv() };
     for (const name of RUNPOD_IDENTITY_VARS) delete base[name];
     const templateEnv = Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value]));
     const endpointDir = join(this.options.stateDir, "endpoints", endpoint.id);
@@ -384,7 +385,7 @@ export class WorkerManager {
       });
     } catch (err) {
       this.options.logger.error({ endpointId: endpoint.id, worker: name, err: (err as Error).message }, "worker could not start");
-      this.noteStartFailure(endpoint.id);
+      this.startFailed(endpoint, name, `could not start (${(err as Error).message})`, []);
       this.schedule(endpoint.id);
       return;
     }
@@ -454,7 +455,7 @@ export class WorkerManager {
           `worker ${how}`,
         );
         // Its last words (the reason) are read once its pipes close, which follows the exit.
-        if (!contacted) whenClosed(() => this.startFailed(endpoint, worker, how));
+        if (!contacted) whenClosed(() => this.startFailed(endpoint, name, how, worker.output));
       } else {
         this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, code, signal }, "worker stopped");
       }
@@ -473,9 +474,9 @@ export class WorkerManager {
    * nothing would run its queued jobs: they fail now, with the worker's output and the fix,
    * rather than wait through restarts. With no jobs left waiting, restarts back off instead.
    */
-  private startFailed(endpoint: EndpointConfig, worker: ManagedWorker, how: string): void {
+  private startFailed(endpoint: EndpointConfig, worker: string, how: string, output: readonly string[]): void {
     const othersReady = this.liveWorkers(endpoint.id).some((w) => this.options.sessions.get(w.podId)?.firstContactAt !== undefined);
-    const failed = othersReady ? 0 : this.options.store.failQueued(endpoint.id, startFailureError({ endpointName: endpoint.name || endpoint.id, worker: worker.name, how, output: worker.output }));
+    const failed = othersReady ? 0 : this.options.store.failQueued(endpoint.id, startFailureError({ endpointName: endpoint.name || endpoint.id, worker, how, output }));
     if (failed === 0) this.noteStartFailure(endpoint.id);
   }
 
