@@ -448,20 +448,30 @@ export class WorkerManager {
       const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
       this.options.sessions.lost(podId, how, { processGone: true });
       this.options.identities.revoke(podId);
+      const startFailure = !worker.stopping && !contacted;
       if (!worker.stopping) {
         const level = contacted ? "warn" : "error";
         this.options.logger[level](
           { endpointId: endpoint.id, worker: name, podId, code, signal, lastOutput: worker.output.slice(-20).join("\n") },
           `worker ${how}`,
         );
-        // Its last words (the reason) are read once its pipes close, which follows the exit.
-        if (!contacted) whenClosed(() => this.startFailed(endpoint, name, how, worker.output));
+        // Its last words (the reason) are read once its pipes close, which follows the exit; the
+        // endpoint is reconsidered only after its queued jobs are failed, or no new worker would
+        // be started for jobs that are about to fail.
+        if (startFailure) {
+          const decide = () => {
+            this.startFailed(endpoint, name, how, worker.output);
+            this.schedule(endpoint.id);
+          };
+          if (spawnError) decide();
+          else whenClosed(decide);
+        }
       } else {
         this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, code, signal }, "worker stopped");
       }
       if (contacted) this.startFailures.delete(endpoint.id);
       resolveExit();
-      this.schedule(endpoint.id);
+      if (!startFailure) this.schedule(endpoint.id);
     };
     child.on("exit", (code, signal) => onGone(code, signal));
     child.on("error", (err) => {

