@@ -4,7 +4,7 @@
 // dist/protocol/), then the API reference in docs/api/ (scripts/api-docs.mjs; --no-docs skips
 // it). Other arguments are passed to images/build.mjs (--check, --quiet).
 import { execFileSync } from "node:child_process";
-import { chmodSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -22,4 +22,6 @@ step("worker bundle", process.execPath, [join(root, "images/build.mjs"), ...proc
 for (const dir of ["sdk", "protocol"]) rmSync(join(root, "dist", dir), { recursive: true, force: true });
 step("SDK + CLI (tsc)", process.execPath, [join(root, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.build.json"]);
 chmodSync(join(root, "dist/sdk/cli/main.js"), 0o755);
+// `ferry types` runs its annotation reader (Python) from beside its module.
+cpSync(join(root, "sdk/python-types"), join(root, "dist/sdk/python-types"), { recursive: true, filter: (src) => !src.endsWith(".ts") && !src.includes("__pycache__") });
 if (docs) step("API reference (typedoc -> docs/api/)", process.execPath, [join(root, "scripts/api-docs.mjs")]);
