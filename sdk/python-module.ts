@@ -18,11 +18,13 @@ export interface PythonSignature {
   yields: unknown;
 }
 
+/** One class's types: its constructor's arguments and each method's {@link PythonSignature}. */
 export interface PythonClassSignature {
   init: { args: unknown[]; kwargs: Record<string, unknown> };
   methods: Record<string, PythonSignature>;
 }
 
+/** The types of one Python file, as `ferry types` writes them: its functions and classes by name. */
 export interface PythonModuleTypes {
   functions: Record<string, PythonSignature>;
   classes: Record<string, PythonClassSignature>;
