@@ -6,6 +6,16 @@
 import { z } from "zod";
 import { DEFAULT_BLOB_THRESHOLD_BYTES } from "../../protocol/blob-ref.ts";
 
+/**
+ * An S3-compatible bucket for values too large to travel inline on RunPod (AWS S3, Cloudflare R2,
+ * RunPod's network-volume S3 API). The SDK uploads inputs and presigns a GET and a PUT URL per
+ * value, so workers need no storage credentials.
+ *
+ * @example
+ * ```ts
+ * configure({ blobStore: { bucket: "my-ferry-values", region: "us-east-1" } });
+ * ```
+ */
 export interface BlobStoreOptions {
   /** The bucket Ferry writes call values into (it must exist). */
   bucket: string;
