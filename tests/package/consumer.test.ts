@@ -3,8 +3,9 @@
  * (npm fetches Ferry's dependencies from the registry), a strict NodeNext tsconfig with
  * `skipLibCheck: false`, zero tsc errors, and the compiled program run by plain `node` making
  * real calls on the local default (a function, a class method, a streamed generator, a
- * RemoteError) and exiting by itself. The CLI runs from that project's node_modules. A typed
- * misuse (a wrong argument type, a misspelt option) does not compile.
+ * RemoteError, a function typed by `npx ferry types` from the project's own annotated Python) and
+ * exiting by itself. The CLI runs from that project's node_modules. A typed misuse (a wrong
+ * argument type, a misspelt option, a wrong argument to the generated signature) does not compile.
  */
 import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -29,12 +30,16 @@ const STRICT = {
     noPropertyAccessFromIndexSignature: true,
     noUncheckedIndexedAccess: true,
     skipLibCheck: false,
-    outDir: "out",
     types: ["node"],
   },
 };
 
+const STATS_PY = `def scale(values: list[float], factor: float = 2.0) -> list[float]:
+    return [v * factor for v in values]
+`;
+
 const APP = `import { CpuLiveServerless, remote, RemoteError } from "ferry";
+import stats from "./stats.ferry.js";
 
 const py = remote(new CpuLiveServerless({ name: "consumer", workersMax: 1 }));
 const add = py.function<[a: number, b: number], number>("def add(a, b):\\n    return a + b\\n", "add");
@@ -59,13 +64,18 @@ try {
 } catch (err) {
   if (err instanceof RemoteError) console.log("error", err.errorType, err.message);
 }
+
+const scale = py.fromFile(stats, "scale");
+const scaled: number[] = await scale([1, 2], 3);
+console.log("typed", scaled.join(","));
 `;
 
 const MISUSE = `import { CpuLiveServerless, remote } from "ferry";
-
+import stats from "./stats.ferry.js";
 const py = remote(new CpuLiveServerless({ name: "misuse", workerMax: 1 }));
 const add = py.function<[a: number, b: number], number>("def add(a, b):\\n    return a + b\\n", "add");
 await add("2", 3);
+await py.fromFile(stats, "scale")(["1"]);
 `;
 
 async function npx(args: string[], env: NodeJS.ProcessEnv = process.env) {
@@ -86,7 +96,10 @@ beforeAll(async () => {
   writeFileSync(join(project, "tsconfig.misuse.json"), JSON.stringify({ ...STRICT, compilerOptions: { ...STRICT.compilerOptions, noEmit: true }, include: ["misuse.ts"] }, null, 2));
   writeFileSync(join(project, "app.ts"), APP);
   writeFileSync(join(project, "misuse.ts"), MISUSE);
+  writeFileSync(join(project, "stats.py"), STATS_PY);
   await run("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", tarball, `@types/node@${typesNode}`], { cwd: project, timeout: 300_000 });
+  // The project's own Python typed by the installed CLI: stats.ferry.d.ts + stats.ferry.js beside it.
+  await npx(["ferry", "types", "stats.py"]);
 }, 600_000);
 
 afterAll(() => {
@@ -116,6 +129,7 @@ describe("a fresh TypeScript project that installs the packed tarball", () => {
     expect(failed, "misuse.ts compiled").toBeDefined();
     expect(failed).toMatch(/misuse\.ts\(3,\d+\): error TS2561: .*'workerMax'.*'workersMax'/);
     expect(failed).toMatch(/misuse\.ts\(5,\d+\): error TS2345: [\s\S]*Type 'string' is not assignable to type 'number'/);
+    expect(failed).toMatch(/misuse\.ts\(6,\d+\): error TS23(22|45): [\s\S]*Type 'string' is not assignable to type 'number'/);
   }, 300_000);
 
   it("npx ferry --version, setup, doctor and ls --json run from the project", async () => {
@@ -138,7 +152,7 @@ describe("a fresh TypeScript project that installs the packed tarball", () => {
     const env = { ...process.env };
     delete env.FERRY_PYTHON;
     delete env.RUNPOD_API_KEY;
-    const { stdout } = await run(process.execPath, ["out/app.js"], { cwd: project, env, timeout: 240_000 });
-    expect(stdout.trim().split("\n")).toEqual(["function 5", "method 13", "stream 0,1,2", "error ValueError bad input"]);
+    const { stdout } = await run(process.execPath, ["app.js"], { cwd: project, env, timeout: 240_000 });
+    expect(stdout.trim().split("\n")).toEqual(["function 5", "method 13", "stream 0,1,2", "error ValueError bad input", "typed 3,6"]);
   }, 300_000);
 });
