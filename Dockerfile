@@ -27,8 +27,8 @@ FROM node:${NODE_TAG} AS uv-none
 RUN mkdir /uv-bin
 FROM uv-${UV_SOURCE} AS uv
 
-# Bundle step. `npm run build` runs images/build.mjs (and gives it the package version;
-# --worker-only: the worker bundle, not the local server's dashboard, whose sources stay out); it
+# Bundle step. `npm run build:worker` runs images/build.mjs --worker-only (npm gives it the
+# package version; only the worker bundle, not the SDK or the dashboard, whose sources stay out); it
 # does not go through `make build`, whose setup step looks for (and would apt-install) a
 # Python with msgpack and cloudpickle and whose --check starts the Python child: neither is
 # needed to bundle, and this Node-only stage has no Python. The final stage runs the check.
@@ -40,7 +40,7 @@ COPY tsconfig.json ./
 COPY images/build.mjs ./images/build.mjs
 COPY protocol ./protocol
 COPY handler ./handler
-RUN npm run build -- --worker-only
+RUN npm run build:worker
 
 FROM pytorch/pytorch:${PYTORCH_TAG}
 ENV DEBIAN_FRONTEND=noninteractive \

@@ -112,9 +112,9 @@ describe.each(DOCKERFILES)("%s", (name) => {
     const build = stageByName.get("build");
     expect(build).toBeDefined();
     const runs = (build as Stage).instructions.filter((i) => i.keyword === "RUN").map((i) => i.args);
-    expect(runs).toEqual(["npm ci --no-audit --no-fund", "npm run build -- --worker-only"]);
+    expect(runs).toEqual(["npm ci --no-audit --no-fund", "npm run build:worker"]);
     const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as { scripts: Record<string, string> };
-    expect(pkg.scripts.build).toBe("node images/build.mjs");
+    expect(pkg.scripts["build:worker"]).toBe("node images/build.mjs --worker-only");
   });
 
   it("puts only the bundle, the entrypoint and the requirements in the final image", () => {
