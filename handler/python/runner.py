@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import msgpack
 
+from _ferry_main_thread import MAIN_THREAD_ID, CallCancelled, MainThreadExecutor
 from _ferry_requirements import check_requirements
 from _ferry_values import EncodeError, decode_arguments, encode_value
 
@@ -49,7 +50,9 @@ IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
 OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
 MAX_INSTANCES = int(os.environ.get("FERRY_MAX_INSTANCES", "16"))
 MAX_CAPTURE_CHARS = int(os.environ.get("FERRY_MAX_CAPTURE_CHARS", str(4 * 1024 * 1024)))
-RUNNER_FILES = {os.path.abspath(__file__), os.path.join(os.path.dirname(os.path.abspath(__file__)), "_ferry_values.py")}
+RUNNER_FILES = {os.path.abspath(__file__)} | {
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), name) for name in ("_ferry_values.py", "_ferry_main_thread.py")
+}
 
 # Error categories the worker understands, beside Python exception class names.
 E_TIMEOUT = "Timeout"
@@ -65,13 +68,14 @@ E_CUDA_OOM = "CudaOutOfMemory"
 # ---------------------------------------------------------------------------------------------
 
 _write_lock = threading.Lock()
+main_thread = MainThreadExecutor()
 
 
 def send(frame):
     data = msgpack.packb(frame, use_bin_type=True)
     # Header and body leave as two buffers of one write: a large body is never copied to prepend four bytes.
     parts = [memoryview(struct.pack(">I", len(data))), memoryview(data)]
-    with _write_lock:
+    with main_thread.shielded(), _write_lock:
         while parts:
             written = os.writev(OUT_FD, parts)
             while parts and written >= len(parts[0]):
@@ -264,10 +268,6 @@ class CallLogHandler(logging.Handler):
 # ---------------------------------------------------------------------------------------------
 
 
-class CallCancelled(BaseException):
-    """Raised when a cancelled call finishes by way of the interrupt it was sent."""
-
-
 class UserKeyboardInterrupt(Exception):
     """A KeyboardInterrupt user code raised on its own, not Ferry's cancel: reported as itself."""
 
@@ -333,18 +333,24 @@ class Call:
         self.cancel_reason = reason
         self.cancel_message = message
         with self.lock:
+            if self.thread_id == MAIN_THREAD_ID:
+                # SIGINT to the main thread: its handler raises KeyboardInterrupt there, which
+                # breaks a blocking call too (_ferry_main_thread.py).
+                main_thread.interrupt()
+                return
             if self.thread_id is not None:
-                # KeyboardInterrupt in the user's thread: delivered at its next bytecode. A call
-                # stuck inside C code does not see it and so never answers; the worker kills
-                # the child after a grace period. The task is left alone: cancelling it would
-                # answer while the thread still runs.
+                # KeyboardInterrupt in a pool thread: delivered at its next bytecode. A call
+                # blocked there, or stuck inside C code anywhere, does not see it and so never
+                # answers; the worker kills the child after a grace period. The task is left
+                # alone: cancelling it would answer while the thread still runs.
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self.thread_id), ctypes.py_object(KeyboardInterrupt))
                 return
         if self.task is not None:
             self.task.cancel()
 
     def run_in_thread(self, fn, *args, **kwargs):
-        """Runs fn in a worker thread that `cancel` can interrupt."""
+        """Runs fn on the main thread when it is free, else on the thread pool; `cancel` can
+        interrupt it on either (on the main thread, even when it blocks)."""
 
         def target():
             with self.lock:
@@ -364,7 +370,11 @@ class Call:
                 with self.lock:
                     self.thread_id = None
 
-        return asyncio.get_running_loop().run_in_executor(None, contextvars.copy_context().run, target)
+        loop = asyncio.get_running_loop()
+        context = contextvars.copy_context()
+        if main_thread.try_claim():
+            return main_thread.submit(loop, self, lambda: context.run(target))
+        return loop.run_in_executor(None, context.run, target)
 
     # Streaming --------------------------------------------------------------------------
     def emit(self, value):
@@ -845,24 +855,9 @@ def move_protocol_fds():
     IN_FD, OUT_FD = moved_in, moved_out
 
 
-def main():
-    move_protocol_fds()
-    # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    faulthandler.enable(file=sys.__stderr__)
-    apply_memory_limit()
-    sys.stdout = RoutedStream("stdout", sys.__stdout__)
-    sys.stderr = RoutedStream("stderr", sys.__stderr__)
-    handler = CallLogHandler()
-    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(os.environ.get("FERRY_PYTHON_LOG_LEVEL", "INFO").upper())
-
-    loop = asyncio.new_event_loop()
+def serve_frames(loop, runner):
+    """The event loop's thread: frames in, calls scheduled, frames out."""
     asyncio.set_event_loop(loop)
-    loop.set_default_executor(ThreadPoolExecutor(max_workers=int(os.environ.get("FERRY_MAX_THREADS", "64")), thread_name_prefix="ferry-call"))
-    runner = Runner(loop)
     threading.Thread(target=reader_thread, args=(loop, runner.dispatch), daemon=True, name="ferry-frames").start()
     send(
         {
@@ -874,8 +869,32 @@ def main():
         }
     )
     loop.run_forever()
-    # The worker closed the pipe: no more calls will come. Daemon threads stop with the process.
+    # The worker closed the pipe: no more calls will come. The main thread may still be in a
+    # call; it and the daemon threads stop with the process.
     os._exit(0)
+
+
+def main():
+    move_protocol_fds()
+    # Ctrl-C in a terminal reaches the whole process group; the worker decides what stops, so
+    # a SIGINT interrupts only a call the worker cancelled.
+    main_thread.install()
+    faulthandler.enable(file=sys.__stderr__)
+    apply_memory_limit()
+    sys.stdout = RoutedStream("stdout", sys.__stdout__)
+    sys.stderr = RoutedStream("stderr", sys.__stderr__)
+    handler = CallLogHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(os.environ.get("FERRY_PYTHON_LOG_LEVEL", "INFO").upper())
+
+    loop = asyncio.new_event_loop()
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=int(os.environ.get("FERRY_MAX_THREADS", "64")), thread_name_prefix="ferry-call"))
+    runner = Runner(loop)
+    threading.Thread(target=serve_frames, args=(loop, runner), name="ferry-loop").start()
+    # Synchronous calls run here, where a cancel's signal can break a blocking call.
+    main_thread.serve()
 
 
 if __name__ == "__main__":

@@ -50,8 +50,11 @@ const cases: Case[] = [
     },
   },
   {
+    // Blocking the interrupt's signal stands for C code that never returns to Python: a plain
+    // `time.sleep` is interrupted (tests/reliability/cancel-blocking.test.ts).
     name: "a call stuck in C code past its timeout is killed and the child replaced",
-    run: () => runJob(handler, fn("import time\ndef f():\n    time.sleep(60)", "f", [], { timeout_ms: 300 })),
+    run: () =>
+      runJob(handler, fn("import signal, time\ndef f():\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n    time.sleep(60)", "f", [], { timeout_ms: 300 })),
     check: ({ response }) => {
       expect(response).toMatchObject({ success: false, error_type: "Timeout" });
       expect(response.error).toContain("Python process was replaced");
