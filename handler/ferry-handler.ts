@@ -19,6 +19,7 @@ import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engin
 import { checkModulePaths } from "./module-paths.ts";
 import { redactDeep } from "../protocol/redaction.ts";
 import type { WorkerProgress } from "../protocol/progress.ts";
+import { clipErrors } from "./error-text-limit.ts";
 import { clipLiveLine } from "./live-line-limit.ts";
 import { parseFunctionRequest, type FunctionRequest, type FunctionResponse, type StreamItem, type Timings } from "../protocol/wire.ts";
 import type { JobHandler } from "./worker/types.ts";
@@ -92,7 +93,8 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       // An encoded result is the user's bytes as base64 (or a blob reference): text a secret
       // cannot be found in, and that replacing characters would corrupt. It is not rescanned.
       const { result, ...rest } = response;
-      const redacted = redactDeep({ ...rest, timings, details });
+      // Redacted first, then clipped: no limit cuts a secret before it is recognised.
+      const redacted = clipErrors(redactDeep({ ...rest, timings, details }));
       return result === undefined ? redacted : { ...redacted, result };
     };
 

@@ -647,8 +647,9 @@ class Runner:
             free_cuda_cache()
         details = {"python_type": type(exc).__name__}
         register_sources(call.job)
-        headline = clip(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
-        trace = clip(user_traceback(exc))
+        # Sent whole: the worker redacts secrets, then clips for display (handler/error-text-limit.ts).
+        headline = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+        trace = user_traceback(exc)
         return {
             "success": False,
             "error_type": error_type,
@@ -665,24 +666,6 @@ class ArgumentDecodeError(Exception):
 def defined_names(ns):
     names = sorted(k for k, v in ns.items() if not k.startswith("__") and (callable(v)))
     return ", ".join(names) if names else "nothing callable"
-
-
-MAX_ERROR_CHARS = 8192
-MAX_ERROR_LINE_CHARS = 500
-
-
-def _clip(text, limit, joiner):
-    if len(text) <= limit:
-        return text
-    half = limit // 2
-    return f"{text[:half]}{joiner}[... {len(text) - limit} characters cut ...]{joiner}{text[-half:]}"
-
-
-def clip(text):
-    """Error text is for people: an enormous line (a 10 MB name or source line echoed back)
-    keeps its two ends, and so does the whole text; ordinary tracebacks pass unchanged."""
-    lines = [_clip(line, MAX_ERROR_LINE_CHARS, " ") for line in text.split("\n")]
-    return _clip("\n".join(lines), MAX_ERROR_CHARS, "\n")
 
 
 def code_label(job, kind):

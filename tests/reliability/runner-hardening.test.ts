@@ -76,6 +76,34 @@ describe("output capture", () => {
   });
 });
 
+describe("error text", () => {
+  it("a token that the error limits would cut is redacted before the error is clipped", async () => {
+    const token = "hf_errmarker_0123456789abcdefghij";
+    vi.stubEnv("HF_TOKEN", token);
+    try {
+      // The line limit keeps 250 characters at each end: "ValueError: " and 228 x put the token 10 characters before the first cut.
+      const { response } = await runJob(handler, fn(`def f():\n    raise ValueError('x' * 228 + '${token}' + 'y' * 1000)`));
+      expect(response).toMatchObject({ success: false, error_type: "ValueError" });
+      const error = response.error!;
+      expect(error).not.toContain("hf_err");
+      expect(error).toContain("ValueError: " + "x".repeat(228) + "[redacted] [... ");
+      expect(error).toContain("characters cut");
+      for (const line of error.split("\n")) expect(line.length).toBeLessThanOrEqual(500 + "  [... 99999 characters cut ...]".length);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
+  it("an enormous error keeps its two ends within the limit", async () => {
+    const { response } = await runJob(handler, fn("def f():\n    raise ValueError('start' + 'z' * 5_000_000 + 'end')"));
+    expect(response).toMatchObject({ success: false, error_type: "ValueError" });
+    expect(response.error!.length).toBeLessThanOrEqual(8192 + 100);
+    expect(response.error).toContain("ValueError: start");
+    expect(response.error).toMatch(/characters cut/);
+    expect(response.error).toContain("end')");
+  });
+});
+
 describe("a user's own KeyboardInterrupt", () => {
   it("is reported as the user exception it is, message kept, not as Cancelled", async () => {
     const { response } = await runJob(handler, fn("def f():\n    raise KeyboardInterrupt('stop from user code')"));
