@@ -1,9 +1,11 @@
 /**
  * Figure group 9 (issue 6): cancellation and crash recovery, through the engine.
  * - cooperative cancel: a call in a pure-Python loop, interrupted; cancel request -> final answer.
- * - stuck call: a call blocked in C (`time.sleep`), which the interrupt cannot reach: the engine
- *   waits its grace period, kills the child and answers; reported with the grace used, and
- *   without it (the kill path itself).
+ * - blocking call: a call blocked in `time.sleep` on the child's main thread, which the
+ *   interrupt's SIGINT breaks; the child and its instances live on.
+ * - stuck call: a call the interrupt cannot reach (standing for C code that never returns to
+ *   Python: `time.sleep` with SIGINT blocked): the engine waits its grace period, kills the child
+ *   and answers; reported with the grace used, and without it (the kill path itself).
  * - crash: `os._exit(1)` in user code; from the engine seeing the child die to the next job's
  *   user code running in the replacement child.
  */
@@ -36,6 +38,7 @@ export const cancellationGroup: BenchGroup = {
   budgetMs: 45_000,
   figures: [
     { id: "cancel.cooperative", name: "Cancel to final answer: cooperative call (interrupt)", goal: null },
+    { id: "cancel.blocking", name: "Cancel to final answer: call blocked in time.sleep (interrupt)", goal: "p50 ≤ 100 ms" },
     { id: "cancel.stuck", name: `Cancel to final answer: call stuck in C (kill + new child, grace ${GRACE_MS} ms)`, goal: null },
     { id: "cancel.stuck-kill", name: "Cancel of a stuck call: the kill path, excluding the grace", goal: null },
     { id: "crash.recovery", name: "Child death (os._exit) to the next job running", goal: null },
@@ -43,7 +46,10 @@ export const cancellationGroup: BenchGroup = {
   async run(ctx) {
     const engine = await startEngine(ctx, { cancelGraceMs: GRACE_MS });
     const loop = engineJob(jsonJob("def f():\n    print('started', flush=True)\n    while True:\n        pass"));
-    const stuck = engineJob(jsonJob("import time\ndef f():\n    print('started', flush=True)\n    time.sleep(3600)"));
+    const blocking = engineJob(jsonJob("import time\ndef f():\n    print('started', flush=True)\n    time.sleep(3600)"));
+    const stuck = engineJob(
+      jsonJob("import signal, time\ndef f():\n    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})\n    print('started', flush=True)\n    time.sleep(3600)"),
+    );
     const crash = engineJob(jsonJob("import os\ndef f():\n    os._exit(1)"));
     const marker = engineJob(jsonJob("def f():\n    print('started', flush=True)\n    return 1"));
     const echoStats = summarize(await sample(() => engine.echo({}), { warmup: 20, iterations: 200, budgetMs: 500 }));
@@ -73,8 +79,20 @@ export const cancellationGroup: BenchGroup = {
       stats: coop,
       floor: { name: "bare MessagePack echo over the same pipes", value: echoStats.p50, unit: "ms", stats: echoStats },
       note:
-        "a KeyboardInterrupt raised in the call's thread at its next bytecode; the call answers Cancelled and the child lives on. " +
+        "SIGINT to the child's main thread, where the call runs; its handler raises KeyboardInterrupt at the next bytecode; the call answers Cancelled and the child lives on. " +
         `The busy call holds the GIL, so the child's reader thread gets to the cancel frame only at a GIL switch (the child's switch interval: ${fmt(switchMs)} ms).`,
+    });
+
+    const blockingTimes: number[] = [];
+    for (let i = 0; i < (ctx.quick ? 3 : 12); i++) blockingTimes.push(await cancelOnce(blocking, false));
+    const blocked = summarize(blockingTimes);
+    ctx.report("cancel.blocking", {
+      value: blocked.p50,
+      unit: "ms",
+      stats: blocked,
+      met: blocked.p50 <= 100,
+      floor: { name: "bare MessagePack echo over the same pipes", value: echoStats.p50, unit: "ms", stats: echoStats },
+      note: "synchronous calls run on the child's main thread; the cancel sends it SIGINT, whose handler raises KeyboardInterrupt inside the blocked call. No kill, no new child.",
     });
 
     const stuckTimes: number[] = [];
