@@ -77,6 +77,9 @@ class MainThreadExecutor:
         """Runs submitted work until the process exits (the event loop's thread ends it)."""
         while True:
             call, work, done = self.work.get()
+            # User code may have replaced the handler in an earlier call; each call gets it back.
+            if signal.getsignal(signal.SIGINT) != self.on_sigint:
+                self.install()
             ok, value = True, None
             try:
                 try:

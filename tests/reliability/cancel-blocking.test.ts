@@ -122,6 +122,14 @@ describe("a cancel reaches a call blocked in the standard library", () => {
     expect(cancelToAnswerMs).toBeLessThan(GRACE_MS / 2);
   });
 
+  it("a SIGINT handler that user code installed lasts for its own call only", async () => {
+    const replaced = await runJob(handler, fn("import signal\ndef f():\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    return 'replaced'"));
+    expect(replaced.response).toMatchObject({ success: true, json_result: "replaced" });
+    const { run, cancelToAnswerMs } = await cancelOnceStarted(method("block", ["sleep"]));
+    expect(run.response).toMatchObject({ success: false, error_type: "Cancelled" });
+    expect(cancelToAnswerMs).toBeLessThan(GRACE_MS / 2);
+  });
+
   it("a SIGINT that is no cancel (Ctrl-C in a terminal) leaves the call running", async () => {
     const code = "import os, time\ndef f():\n    print(os.getpid(), flush=True)\n    time.sleep(0.5)\n    return 'finished'";
     const { response } = await runJob(handler, fn(code), {
