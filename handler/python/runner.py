@@ -647,9 +647,9 @@ class Runner:
             free_cuda_cache()
         details = {"python_type": type(exc).__name__}
         register_sources(call.job)
-        # Sent whole: the worker redacts secrets, then clips for display (handler/error-text-limit.ts).
-        headline = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-        trace = user_traceback(exc)
+        # The worker redacts secrets, then clips for display (handler/error-text-limit.ts).
+        headline = bound_for_transport(f"{type(exc).__name__}: {message}" if message else type(exc).__name__)
+        trace = bound_for_transport(user_traceback(exc))
         return {
             "success": False,
             "error_type": error_type,
@@ -666,6 +666,29 @@ class ArgumentDecodeError(Exception):
 def defined_names(ns):
     names = sorted(k for k, v in ns.items() if not k.startswith("__") and (callable(v)))
     return ", ".join(names) if names else "nothing callable"
+
+
+# Far above what the worker shows (500 characters a line and 8,192 in all, both ends kept).
+TRANSPORT_LINE_CHARS = 1 << 16
+TRANSPORT_TEXT_CHARS = 1 << 20
+
+
+def _keep_ends(text, limit):
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]} [...] {text[-half:]}"
+
+
+def bound_for_transport(text):
+    """Error text bounded for the pipe: a 10 MB line echoed back (twice, in a SyntaxError) would
+    cost seconds to send and scan. A token this cuts lies 32 KiB from an end of its line (or
+    512 KiB from an end of the text), inside the middle the worker's own clip removes after it
+    has redacted the rest, so no part of it is ever shown."""
+    if len(text) <= TRANSPORT_LINE_CHARS:
+        return text
+    lines = [_keep_ends(line, TRANSPORT_LINE_CHARS) for line in text.split("\n")]
+    return _keep_ends("\n".join(lines), TRANSPORT_TEXT_CHARS)
 
 
 def code_label(job, kind):

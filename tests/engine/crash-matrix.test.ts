@@ -21,8 +21,9 @@ afterAll(() => engine.stop());
 async function runAndAbort(input: Record<string, unknown>, abortAfter: number): Promise<JobRun> {
   const controller = new AbortController();
   let seen = 0;
-  const onItem = (_item: StreamItem) => {
-    if (++seen === abortAfter) controller.abort();
+  // The handler's own progress events are not the call's output: they are not counted.
+  const onItem = (item: StreamItem) => {
+    if (!("progress" in item) && ++seen === abortAfter) controller.abort();
   };
   return runJob(handler, input, { signal: controller.signal, onItem });
 }

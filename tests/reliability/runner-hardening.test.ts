@@ -94,6 +94,20 @@ describe("error text", () => {
     }
   });
 
+  it("a token where the child bounds an enormous line for the pipe is never shown", async () => {
+    const token = "hf_pipemarker_0123456789abcdefghij";
+    vi.stubEnv("HF_TOKEN", token);
+    try {
+      // The child keeps 32,768 characters at each end of a line: this token straddles that cut.
+      const { response } = await runJob(handler, fn(`def f():\n    raise ValueError('x' * 32746 + '${token}' + 'y' * 100000)`));
+      expect(response).toMatchObject({ success: false, error_type: "ValueError" });
+      expect(response.error).not.toContain("hf_pipe");
+      expect(response.error!.length).toBeLessThanOrEqual(8192 + 100);
+    } finally {
+      vi.unstubAllEnvs();
+    }
+  });
+
   it("an enormous error keeps its two ends within the limit", async () => {
     const { response } = await runJob(handler, fn("def f():\n    raise ValueError('start' + 'z' * 5_000_000 + 'end')"));
     expect(response).toMatchObject({ success: false, error_type: "ValueError" });
