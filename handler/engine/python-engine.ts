@@ -246,8 +246,6 @@ export class PythonEngine extends EventEmitter {
   private child?: Child;
   private nextId = 1;
   private stopping = false;
-  /** How many times a child died or was replaced. */
-  restarts = 0;
 
   constructor(options: EngineOptions) {
     super();
@@ -420,7 +418,6 @@ export class PythonEngine extends EventEmitter {
     child.setFailed(new Error(describeExit(code, signal, child.stderrTail)));
     const expected = this.stopping && child.calls.size === 0;
     if (!expected) {
-      this.restarts += 1;
       this.logger.warn({ code, signal, callsLost: child.calls.size }, "the Python child exited");
     }
     for (const call of [...child.calls.values()]) {

@@ -55,7 +55,6 @@ RUNNER_FILES = {os.path.abspath(__file__)} | {
 }
 
 # Error categories the worker understands, beside Python exception class names.
-E_TIMEOUT = "Timeout"
 E_CANCELLED = "Cancelled"
 E_SERIALIZATION = "SerializationError"
 E_DESERIALIZATION = "DeserializationError"
@@ -387,11 +386,10 @@ class Call:
 
 
 class Instance:
-    def __init__(self, obj, class_name, code_hash):
+    def __init__(self, obj, class_name):
         now = utc_now()
         self.obj = obj
         self.class_name = class_name
-        self.code_hash = code_hash
         self.created_at = now
         self.last_used = now
         self.method_calls = 0
@@ -435,8 +433,6 @@ class Runner:
             send({"t": "reply", "id": frame["id"], "ok": True, "value": frame.get("params")})
         elif kind == "rpc":
             self.loop.create_task(self.run_rpc(frame))
-        elif kind == "shutdown":
-            self.loop.stop()
 
     async def run_rpc(self, frame):
         method = frame.get("method")
@@ -448,8 +444,6 @@ class Runner:
                 value = check_requirements(params.get("requirements") or [])
             elif method == "invalidate_import_caches":
                 value = invalidate_import_caches()
-            elif method == "destroy_instance":
-                value = {"destroyed": self.instances.pop(params.get("instance_id"), None) is not None}
             elif method == "gpu_memory":
                 value = gpu_memory()
             else:
@@ -565,7 +559,7 @@ class Runner:
         source = job.get("class_code")
         if not source:
             raise NameError(f"class {class_name!r}: this worker does not hold the instance and no class_code was sent")
-        ns, key = self.namespace(source, code_label(job, "class"))
+        ns, _ = self.namespace(source, code_label(job, "class"))
         cls = ns.get(class_name)
         if cls is None or not isinstance(cls, type):
             raise NameError(f"class {class_name!r} is not defined in class_code (it defines: {defined_names(ns)})")
@@ -574,7 +568,7 @@ class Runner:
         except ValueError as exc:
             raise ArgumentDecodeError(str(exc)) from None
         obj = await call.run_in_thread(cls, *args, **kwargs)
-        return Instance(obj, class_name, key)
+        return Instance(obj, class_name)
 
     def evict(self):
         while len(self.instances) > MAX_INSTANCES:
