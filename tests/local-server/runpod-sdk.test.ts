@@ -125,7 +125,18 @@ describe("real workers under a SIGKILL", () => {
     const ids: string[] = [];
     for (let i = 0; i < 60; i++) ids.push((await endpoint.run({ input: sleeper(0.05, i), webhook: hookUrl } as any)).id);
     await waitUntil(async () => (await endpoint.health()).jobs.completed >= before.jobs.completed + 10, 60_000, "10 jobs done", 20);
-    const victim = await waitUntil(() => t.server.workers(endpointId).find((w) => w.state === "running" && w.pid), 10_000, "a busy worker", 1);
+    // A worker seen busy may already have its job-done on the wire: freeze it, let what is in flight
+    // land, and kill it only if the server still counts a job as held by it.
+    const server = t.server;
+    const victim = await waitUntil(async () => {
+      const busy = server.workers(endpointId).find((w) => w.state === "running" && w.pid);
+      if (!busy) return undefined;
+      process.kill(busy.pid!, "SIGSTOP");
+      await new Promise((r) => setTimeout(r, 200));
+      if (server.workers(endpointId).find((w) => w.podId === busy.podId)?.state === "running") return busy;
+      process.kill(busy.pid!, "SIGCONT");
+      return undefined;
+    }, 20_000, "a busy worker", 1);
     process.kill(victim.pid!, "SIGKILL");
     const after = await waitUntil(async () => {
       const h = await endpoint.health();

@@ -38,7 +38,7 @@ const haveScript = existsSync("/usr/bin/script");
 
 describe("console presentation", () => {
   it("piped: plain timestamped phase lines, the log line with its prefix, no escape codes", async () => {
-    const run = await execa(TSX, [FIXTURE], { env: fixtureEnv(), reject: false, timeout: 120_000 });
+    const run = await execa(TSX, [FIXTURE], { env: fixtureEnv(), extendEnv: false, reject: false, timeout: 120_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^\[work @ \S+\] working$/m);
     expect(run.stdout).toMatch(/^value: result$/m);
@@ -49,7 +49,7 @@ describe("console presentation", () => {
   }, 150_000);
 
   it("FERRY_QUIET=1: no phase lines, log lines stay", async () => {
-    const run = await execa(TSX, [FIXTURE], { env: fixtureEnv({ FERRY_QUIET: "1" }), reject: false, timeout: 120_000 });
+    const run = await execa(TSX, [FIXTURE], { env: fixtureEnv({ FERRY_QUIET: "1" }), extendEnv: false, reject: false, timeout: 120_000 });
     expect(run.exitCode, run.stderr).toBe(0);
     expect(run.stdout).toMatch(/^\[work @ \S+\] working$/m);
     expect(run.stderr).not.toMatch(/\[work\] (running|done)/);
@@ -58,7 +58,7 @@ describe("console presentation", () => {
   it.runIf(haveScript)("in a terminal: a spinner status line while the call runs, erased before the program ends", async () => {
     // `script` runs the command through a shell; every part of it is a fixed path of this repo.
     // Its pseudo-terminal has no size when `script` has no terminal itself: give it one.
-    const run = await execa("script", ["-qfec", `stty cols 100 rows 30; ${TSX} ${FIXTURE}`, "/dev/null"], { env: fixtureEnv(), reject: false, timeout: 120_000 });
+    const run = await execa("script", ["-qfec", `stty cols 100 rows 30; ${TSX} ${FIXTURE}`, "/dev/null"], { env: fixtureEnv(), extendEnv: false, reject: false, timeout: 120_000 });
     expect(run.exitCode, run.stdout).toBe(0);
     const screen = run.stdout;
     expect(screen).toMatch(/work: running · \d+\.\d s/);
