@@ -134,8 +134,10 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   const sessions = new WorkerSessions({
     store,
     pingTimeoutMs: options.pingTimeoutMs ?? 30_000,
-    onLost: (session, reason) => {
-      logger.warn({ endpointId: session.endpointId, worker: session.name, podId: session.podId, reason }, "worker lost");
+    onLost: (session, reason, expected) => {
+      const details = { endpointId: session.endpointId, worker: session.name, podId: session.podId, reason };
+      if (expected) logger.info(details, "worker stopped");
+      else logger.warn(details, "worker lost");
       if (session.managed) managerRef?.killWorker(session.podId, `lost: ${reason}`);
     },
   });

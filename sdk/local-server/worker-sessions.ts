@@ -27,8 +27,11 @@ export type WorkerState = "initializing" | "idle" | "running" | "draining";
 export interface WorkerSessionsOptions {
   store: JobStore;
   pingTimeoutMs: number;
-  /** Called when a worker is declared lost (its process, if managed, should be killed). */
-  onLost?: (session: WorkerSession, reason: string) => void;
+  /**
+   * Called when a worker is declared lost (its process, if managed, should be killed). `expected`
+   * when the server itself stopped it (endpoint deleted, scaled down, server closing).
+   */
+  onLost?: (session: WorkerSession, reason: string, expected: boolean) => void;
   now?: () => number;
 }
 
@@ -96,7 +99,7 @@ export class WorkerSessions {
    * The worker is gone: its jobs are re-queued or failed, and it is forgotten. A managed worker
    * whose process may still run (`processGone` false) stays retired until its process is gone.
    */
-  lost(podId: string, reason: string, how: { processGone?: boolean } = {}): void {
+  lost(podId: string, reason: string, how: { processGone?: boolean; expected?: boolean } = {}): void {
     if (how.processGone) {
       const retired = this.retired.get(podId);
       this.retired.delete(podId);
@@ -113,7 +116,7 @@ export class WorkerSessions {
       session.draining = true;
       this.retired.set(podId, session);
     }
-    this.options.onLost?.(session, reason);
+    this.options.onLost?.(session, reason, how.expected ?? false);
   }
 
   /**

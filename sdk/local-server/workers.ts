@@ -446,7 +446,7 @@ export class WorkerManager {
       const session = this.options.sessions.get(podId);
       const contacted = session?.firstContactAt !== undefined;
       const how = spawnError ? `could not start (${spawnError.message})` : signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      this.options.sessions.lost(podId, how, { processGone: true });
+      this.options.sessions.lost(podId, how, { processGone: true, expected: worker.stopping });
       this.options.identities.revoke(podId);
       const startFailure = !worker.stopping && !contacted;
       if (!worker.stopping) {
