@@ -6,11 +6,10 @@
  * Writes go to a temporary file renamed over the old one, so a reader never sees half a file.
  */
 import { randomBytes } from "node:crypto";
-import { watch, type FSWatcher } from "node:fs";
-import { mkdir, open, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
+import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
+import { acquireFileLock, type FileLock } from "../protocol/file-lock.ts";
 import { ProvisioningError } from "./errors.ts";
 import type { TargetKind } from "./target.ts";
 
@@ -80,105 +79,24 @@ export class ResourceState {
   }
 }
 
-interface LockOwner {
-  pid: number;
-  host: string;
-  at: string;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-const inProcess = new Map<string, Promise<void>>();
-
 /**
- * Runs `fn` holding `<stateDir>/locks/<name>.lock`. Within a process, holders of one name queue
- * on a promise chain; across processes, the file is created exclusively, and a waiter wakes
- * when the lock directory changes. A lock left by a process that died on this host is taken over.
+ * Runs `fn` holding `<stateDir>/locks/<name>.lock` (`protocol/file-lock.ts`), so that two deploys
+ * of one name, in this process or another, do not both create an endpoint. A lock whose process
+ * died on this host is taken over at once; one nobody refreshed for ten minutes, from anywhere.
  */
 export async function withFileLock<T>(stateDir: string, name: string, fn: () => Promise<T>, timeoutMs = 10 * 60_000): Promise<T> {
-  const dir = join(stateDir, "locks");
-  const path = join(dir, `${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.lock`);
-  const previous = inProcess.get(path) ?? Promise.resolve();
-  let release!: () => void;
-  const mine = new Promise<void>((r) => (release = r));
-  const chained = previous.then(() => mine);
-  inProcess.set(path, chained);
-  await previous;
+  const path = join(stateDir, "locks", `${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.lock`);
+  const signal = AbortSignal.timeout(timeoutMs);
+  let lock: FileLock;
   try {
-    await mkdir(dir, { recursive: true });
-    await acquire(dir, path, timeoutMs);
-    try {
-      return await fn();
-    } finally {
-      await rm(path, { force: true });
-    }
-  } finally {
-    release();
-    if (inProcess.get(path) === chained) inProcess.delete(path);
-  }
-}
-
-async function tryCreate(path: string): Promise<boolean> {
-  try {
-    const handle = await open(path, "wx");
-    const owner: LockOwner = { pid: process.pid, host: hostname(), at: new Date().toISOString() };
-    await handle.writeFile(JSON.stringify(owner));
-    await handle.close();
-    return true;
+    lock = await acquireFileLock(path, { signal });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
+    if (signal.aborted) throw new ProvisioningError(`timed out waiting for the deploy lock ${path}; delete it if no deploy is running`);
     throw error;
   }
-}
-
-async function holderIsGone(path: string): Promise<boolean> {
   try {
-    const owner = JSON.parse(await readFile(path, "utf8")) as Partial<LockOwner>;
-    return owner.host === hostname() && typeof owner.pid === "number" && !isAlive(owner.pid);
-  } catch (error) {
-    // Vanished meanwhile (free now), or still being written by its creator (held).
-    return (error as NodeJS.ErrnoException).code === "ENOENT";
+    return await fn();
+  } finally {
+    await lock.release();
   }
-}
-
-async function acquire(dir: string, path: string, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await tryCreate(path)) return;
-    if (await holderIsGone(path)) {
-      await rm(path, { force: true });
-      continue;
-    }
-    if (Date.now() > deadline) throw new ProvisioningError(`timed out waiting for the deploy lock ${path}; delete it if no deploy is running`);
-    await changeOrLiveness(dir, Math.max(0, Math.min(2_000, deadline - Date.now())));
-  }
-}
-
-/**
- * Resolves when the lock directory changes (the holder removed its file), or after `ms` so
- * the holder's liveness is checked again: a holder killed with SIGKILL removes nothing.
- */
-function changeOrLiveness(dir: string, ms: number): Promise<void> {
-  return new Promise((resolvePromise) => {
-    let watcher: FSWatcher | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      watcher?.close();
-      resolvePromise();
-    };
-    const timer = setTimeout(done, ms);
-    try {
-      watcher = watch(dir, done);
-      watcher.on("error", done);
-    } catch {
-      // No watcher on this file system: the liveness timer alone wakes the waiter.
-    }
-  });
 }

@@ -19,6 +19,7 @@
  * is a job result, never an HTTP failure, so it is never retried here.
  */
 import { z } from "zod";
+import { retry, retryAfterMs, type FailureKind } from "../protocol/retry.ts";
 import { clampRunsyncWait, isFinalStatus } from "../protocol/runpod-jobs.ts";
 import { ApiError, AuthenticationError, ConnectionError, RateLimitError } from "./errors.ts";
 import { VERSION } from "./version.ts";
@@ -104,13 +105,8 @@ export interface EndpointClientOptions {
   retry?: Partial<RetryPolicy>;
 }
 
-/** Statuses worth another try for a request that is safe to repeat. */
+/** Statuses that may pass; which of them a request is repeated on depends on its idempotency. */
 const RETRY_STATUSES = new Set([408, 429, 502, 503, 504]);
-/**
- * The one status worth another try for a request that is not safe to repeat: 429 means the
- * request was turned away. A 502/503/504 can come from a gateway after the server took it.
- */
-const RETRY_STATUSES_NOT_IDEMPOTENT = new Set([429]);
 
 /** Failures before a connection existed: the server cannot have seen the request. */
 const BEFORE_CONNECTION_CODES = new Set(["ECONNREFUSED", "EAI_AGAIN", "ENETUNREACH", "UND_ERR_CONNECT_TIMEOUT"]);
@@ -137,38 +133,26 @@ function classifyNetworkError(error: unknown): NetworkFailure {
   return "permanent";
 }
 
-function isRetryableNetworkError(error: unknown, idempotent: boolean): boolean {
+/** A failed fetch as the retry loop judges it (see the top of this file). */
+function networkFailureKind(error: unknown): FailureKind {
   const failure = classifyNetworkError(error);
-  return failure === "before-connection" || (idempotent && failure === "on-connection");
+  return failure === "before-connection" ? "not-taken" : failure === "on-connection" ? "maybe-taken" : "permanent";
 }
 
-function retryAfterMs(header: string | null): number | undefined {
-  if (!header) return undefined;
-  const seconds = Number(header);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+/** An answer whose status may pass; thrown inside the retry loop and turned into the caller's error when the retries are spent. */
+class RetryableAnswer extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly retryAfterMs: number | undefined,
+  ) {
+    super(`HTTP ${status}`);
+  }
 }
 
-/** A backoff pause that an abort ends early (rejecting with the signal's reason). */
-export function pause(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-function backoffDelay(attempt: number, policy: RetryPolicy): number {
-  const raw = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** attempt);
-  return raw * (0.75 + Math.random() * 0.5);
+/** 429 means the request was turned away; 408 and a gateway's 502/503/504 can come after the server took it. */
+function answerFailureKind(status: number): FailureKind {
+  return status === 429 ? "not-taken" : "maybe-taken";
 }
 
 export interface RequestOptions {
@@ -201,41 +185,50 @@ export class HttpClient {
 
   async request(method: "GET" | "POST", url: string, options: RequestOptions = {}): Promise<unknown> {
     const body = options.body === undefined ? undefined : JSON.stringify(options.body);
-    const idempotent = options.idempotent ?? method === "GET";
-    const retryStatuses = idempotent ? RETRY_STATUSES : RETRY_STATUSES_NOT_IDEMPOTENT;
-    for (let attempt = 0; ; attempt++) {
-      let response: Response;
-      try {
-        response = await this.fetchImpl(url, { method, headers: this.headers, body, signal: options.signal ?? null });
-      } catch (error) {
-        if (options.signal?.aborted) throw options.signal.reason;
-        if (isRetryableNetworkError(error, idempotent) && attempt < this.retry.maxRetries) {
-          await pause(backoffDelay(attempt, this.retry), options.signal);
-          continue;
-        }
-        throw new ConnectionError(url, error);
-      }
-      if (response.ok) {
-        const text = await response.text();
-        if (!text) return null;
-        try {
-          return JSON.parse(text) as unknown;
-        } catch {
-          throw new ApiError(response.status, url, text, `${url} answered text that is not JSON: ${text.slice(0, 200)}`);
-        }
-      }
-      const text = await response.text().catch(() => "");
-      if (response.status === 401 || response.status === 403) throw new AuthenticationError(response.status, url, text, this.keySource);
-      if (retryStatuses.has(response.status)) {
-        const after = retryAfterMs(response.headers.get("retry-after"));
-        if (attempt < this.retry.maxRetries) {
-          await pause(Math.min(this.retry.maxDelayMs * 4, after ?? backoffDelay(attempt, this.retry)), options.signal);
-          continue;
-        }
-        if (response.status === 429) throw new RateLimitError(url, text, after, attempt + 1);
-      }
-      throw new ApiError(response.status, url, text);
+    const signal = options.signal;
+    const { maxRetries, baseDelayMs, maxDelayMs } = this.retry;
+    try {
+      return await retry(() => this.attempt(method, url, body, signal), {
+        retries: maxRetries,
+        idempotent: options.idempotent ?? method === "GET",
+        backoff: { baseMs: baseDelayMs, maxMs: maxDelayMs, jitter: "full" },
+        maxRetryAfterMs: maxDelayMs * 4,
+        signal,
+        classify: (error) => {
+          if (error instanceof ConnectionError) return networkFailureKind(error.cause);
+          if (error instanceof RetryableAnswer) return { kind: answerFailureKind(error.status), retryAfterMs: error.retryAfterMs };
+          return "permanent";
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof RetryableAnswer)) throw error;
+      if (error.status === 429) throw new RateLimitError(url, error.body, error.retryAfterMs, maxRetries + 1);
+      throw new ApiError(error.status, url, error.body);
     }
+  }
+
+  /** One request: the parsed JSON answer, or the failure the retry loop judges. */
+  private async attempt(method: "GET" | "POST", url: string, body: string | undefined, signal: AbortSignal | undefined): Promise<unknown> {
+    let response: Response;
+    try {
+      response = await this.fetchImpl(url, { method, headers: this.headers, body, signal: signal ?? null });
+    } catch (error) {
+      if (signal?.aborted) throw signal.reason;
+      throw new ConnectionError(url, error);
+    }
+    if (response.ok) {
+      const text = await response.text();
+      if (!text) return null;
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        throw new ApiError(response.status, url, text, `${url} answered text that is not JSON: ${text.slice(0, 200)}`);
+      }
+    }
+    const text = await response.text().catch(() => "");
+    if (response.status === 401 || response.status === 403) throw new AuthenticationError(response.status, url, text, this.keySource);
+    if (RETRY_STATUSES.has(response.status)) throw new RetryableAnswer(response.status, text, retryAfterMs(response.headers.get("retry-after")));
+    throw new ApiError(response.status, url, text);
   }
 }
 

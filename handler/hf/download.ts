@@ -14,10 +14,10 @@
  * after waiting, only links it.
  */
 import { mkdir, rm, stat } from "node:fs/promises";
-import { setTimeout as sleep } from "node:timers/promises";
 import { downloadFileToCacheDir, fileDownloadInfo, listFiles, modelInfo } from "@huggingface/hub";
+import { acquireFileLock } from "../../protocol/file-lock.ts";
 import type { Logger } from "../../protocol/logger.ts";
-import { acquireFileLock } from "./file-lock.ts";
+import { retry } from "../../protocol/retry.ts";
 import {
   assertInside,
   blobLockPath,
@@ -102,6 +102,12 @@ async function presentWithSize(path: string, size: number): Promise<boolean> {
   }
 }
 
+/**
+ * `fn` with up to `ctx.retries` more tries on a transient failure (the hub's 5xx and 429, a
+ * broken connection), doubling `ctx.retryDelayMs` between them; every failure surfaces as a
+ * ModelDownloadError. Each request is a read or a resumable write into the cache, so repeating
+ * it is harmless.
+ */
 async function withRetries<T>(
   what: string,
   fn: () => Promise<T>,
@@ -109,18 +115,24 @@ async function withRetries<T>(
   errCtx: ErrorContext,
   model: string,
 ): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      const mapped = toModelDownloadError(err, errCtx);
-      if (!mapped.transient || attempt >= ctx.retries || ctx.signal.aborted) throw mapped;
-      const delayMs = ctx.retryDelayMs * 2 ** attempt;
-      ctx.emit("warn", `hf ${model}: ${what} failed (${mapped.reason}); attempt ${attempt + 2} of ${ctx.retries + 1} in ${delayMs} ms`);
-      // A backoff before reconnecting to the hub; it ends early when the job is cancelled.
-      await sleep(delayMs, undefined, { signal: ctx.signal }).catch(() => undefined);
-    }
-  }
+  const mapped = (err: unknown) => toModelDownloadError(err, errCtx);
+  return retry(
+    () =>
+      fn().catch((err: unknown) => {
+        throw mapped(err);
+      }),
+    {
+      retries: ctx.retries,
+      idempotent: true,
+      backoff: { baseMs: ctx.retryDelayMs, maxMs: Number.POSITIVE_INFINITY, jitter: "none" },
+      classify: (err) => (mapped(err).transient ? "maybe-taken" : "permanent"),
+      signal: ctx.signal,
+      onRetry: ({ error, attempt, attempts, delayMs }) =>
+        ctx.emit("warn", `hf ${model}: ${what} failed (${mapped(error).reason}); attempt ${attempt + 1} of ${attempts} in ${delayMs} ms`),
+    },
+  ).catch((err: unknown) => {
+    throw mapped(err);
+  });
 }
 
 /** Downloads what the cache lacks of one model's snapshot, then records it as complete. */

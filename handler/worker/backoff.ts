@@ -1,26 +1,17 @@
 /**
- * Waiting between retries: capped exponential backoff with jitter, so a failing job server is
- * not hammered and many workers do not retry in lockstep.
+ * The worker's waits between polls: after an unexpected error, and after an empty answer that
+ * came back at once. Both are `protocol/retry.ts`' capped doubling with equal jitter: spread so
+ * that many workers do not poll in lockstep, and never near zero, so a failing server is not
+ * asked again straight away.
  */
+import { Backoff as CappedBackoff } from "../../protocol/retry.ts";
 
-export class Backoff {
-  private attempt = 0;
+export { delay } from "../../protocol/abortable-sleep.ts";
 
-  constructor(
-    private readonly baseMs: number,
-    private readonly maxMs: number,
-    private readonly random: () => number = Math.random,
-  ) {}
-
-  /** The next delay: base * 2^n capped at max, then scaled into [50%, 100%] of that. */
-  next(): number {
-    const ceiling = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.attempt, 30));
-    this.attempt++;
-    return Math.round(ceiling * (0.5 + 0.5 * this.random()));
-  }
-
-  reset(): void {
-    this.attempt = 0;
+/** `baseMs * 2^n` capped at `maxMs`, scaled into [50%, 100%] of that. */
+export class Backoff extends CappedBackoff {
+  constructor(baseMs: number, maxMs: number, random: () => number = Math.random) {
+    super({ baseMs, maxMs, jitter: "equal" }, random);
   }
 }
 
@@ -55,18 +46,4 @@ export class EmptyPollPacer {
   reset(): void {
     this.backoff.reset();
   }
-}
-
-/** Resolves after `ms`, or as soon as `signal` aborts (never rejects). */
-export function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -9,7 +9,7 @@
  * twice); that is judged the smaller harm.
  */
 import type { Logger } from "../../protocol/logger.ts";
-import { delay } from "./backoff.ts";
+import { retry } from "../../protocol/retry.ts";
 import type { HttpAnswer, HttpTransport } from "./http-transport.ts";
 import type { WorkerTiming } from "./types.ts";
 
@@ -45,31 +45,50 @@ export class RunpodHttp {
    */
   async post(url: string, body: string, what: string): Promise<PostOutcome> {
     const { timing, logger } = this.options;
-    for (let attempt = 1; attempt <= timing.postAttempts; attempt++) {
-      let retryable: boolean;
-      let detail: string;
-      try {
-        const res = await this.options.transport(url, {
-          method: "POST",
-          headers: this.headers({ "Content-Type": "application/x-www-form-urlencoded", charset: "utf-8" }),
-          body,
-          timeoutMs: timing.postTimeoutMs,
-        });
-        const text = res.text;
-        if (res.ok) return { ok: true };
-        retryable = res.status >= 500;
-        detail = `HTTP ${res.status}${text ? `: ${text.slice(0, 200)}` : ""}`;
-      } catch (error) {
-        retryable = true;
-        detail = error instanceof Error ? error.message : String(error);
-      }
-      if (!retryable || attempt === timing.postAttempts) {
-        logger.error({ attempt, detail }, `${what} post failed`);
-        return { ok: false, detail };
-      }
-      logger.warn({ attempt, detail }, `${what} post failed, retrying`);
-      await delay(timing.postRetryDelayMs * attempt);
+    try {
+      await retry((attempt) => this.postOnce(url, body, attempt), {
+        retries: Math.max(0, timing.postAttempts - 1),
+        // Repeated even when the answer, not the request, was lost (see the top of this file).
+        idempotent: true,
+        backoff: { baseMs: timing.postRetryDelayMs, maxMs: timing.postRetryDelayMs * 2 ** 4, jitter: "none" },
+        classify: (error) => (error instanceof PostFailure && !error.retryable ? "permanent" : "maybe-taken"),
+        onRetry: ({ error, attempt }) => logger.warn({ attempt, detail: detailOf(error) }, `${what} post failed, retrying`),
+      });
+      return { ok: true };
+    } catch (error) {
+      const detail = detailOf(error);
+      logger.error({ attempt: error instanceof PostFailure ? error.attempt : undefined, detail }, `${what} post failed`);
+      return { ok: false, detail };
     }
-    return { ok: false, detail: "no attempt was made" };
   }
+
+  private async postOnce(url: string, body: string, attempt: number): Promise<void> {
+    let res: HttpAnswer;
+    try {
+      res = await this.options.transport(url, {
+        method: "POST",
+        headers: this.headers({ "Content-Type": "application/x-www-form-urlencoded", charset: "utf-8" }),
+        body,
+        timeoutMs: this.options.timing.postTimeoutMs,
+      });
+    } catch (error) {
+      throw new PostFailure(error instanceof Error ? error.message : String(error), true, attempt);
+    }
+    if (!res.ok) throw new PostFailure(`HTTP ${res.status}${res.text ? `: ${res.text.slice(0, 200)}` : ""}`, res.status >= 500, attempt);
+  }
+}
+
+/** Why one post attempt failed; only a 5xx or a network failure is worth another. */
+class PostFailure extends Error {
+  constructor(
+    readonly detail: string,
+    readonly retryable: boolean,
+    readonly attempt: number,
+  ) {
+    super(detail);
+  }
+}
+
+function detailOf(error: unknown): string {
+  return error instanceof PostFailure ? error.detail : error instanceof Error ? error.message : String(error);
 }

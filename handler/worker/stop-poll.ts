@@ -4,7 +4,8 @@
  */
 import { z } from "zod";
 import type { Logger } from "../../protocol/logger.ts";
-import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
+import { delay } from "../../protocol/abortable-sleep.ts";
+import { Backoff, EmptyPollPacer } from "./backoff.ts";
 import type { HttpAnswer, RunpodHttp } from "./http.ts";
 import type { WorkerTiming } from "./types.ts";
 

@@ -6,7 +6,8 @@
 import type { HttpTransport } from "./http-transport.ts";
 import { ErrorType } from "../../protocol/error-types.ts";
 import type { Logger } from "../../protocol/logger.ts";
-import { Backoff, delay, EmptyPollPacer } from "./backoff.ts";
+import { delay } from "../../protocol/abortable-sleep.ts";
+import { Backoff, EmptyPollPacer } from "./backoff.ts";
 import type { RunpodEnvironment } from "./config.ts";
 import { ConcurrencyTarget, JobTracker } from "./concurrency.ts";
 import { startHeartbeat, type Heartbeat } from "./heartbeat.ts";

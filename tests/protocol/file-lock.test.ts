@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acquireFileLock } from "../../handler/hf/file-lock.ts";
+import { acquireFileLock } from "../../protocol/file-lock.ts";
 
 let work: string;
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 /**
  * A lock file that several processes (and hosts sharing a network volume) agree on, built on
- * what every filesystem offers: creating a file only when it does not exist (`O_EXCL`).
+ * what every filesystem offers: creating a file only when it does not exist (`O_EXCL`). The
+ * worker locks each Hugging Face blob it writes with it, the SDK each deploy of a resource name.
  *
  * The file holds its owner: pid, host, and the kernel boot and pid namespace the pid belongs
  * to, so a pid is only checked where it means something (two containers on one host have
@@ -8,6 +9,9 @@
  * file's mtime while it works; a waiter watches the folder for the file's removal (`fs.watch`,
  * with a bounded re-check because events are lost on network filesystems and across hosts)
  * and takes over a lock whose owner is gone, or that nobody refreshed for `staleMs`.
+ *
+ * Why not proper-lockfile: it locks with a directory beside the path (`<path>.lock/`), which
+ * Python's huggingface_hub does not see, and it learns of a dead holder only by the lock's age.
  *
  * Python's huggingface_hub locks the same paths with `filelock`: its SoftFileLock (used where
  * the filesystem has no flock) is this same `O_EXCL` protocol, so each side waits for the
@@ -20,6 +24,7 @@ import { readFileSync, readlinkSync, watch, type FSWatcher } from "node:fs";
 import { link, mkdir, open, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname } from "node:path";
+import { delay } from "./abortable-sleep.ts";
 
 export interface FileLockOptions {
   /** A lock nobody refreshed for this long is abandoned. Default 10 minutes. */
@@ -53,8 +58,11 @@ export interface FileLock {
 interface Owner {
   pid: number;
   host: string;
-  /** Kernel boot and pid namespace: where `pid` can be checked. */
-  scope: string;
+  /**
+   * Kernel boot and pid namespace: where `pid` can be checked. An owner written by another tool
+   * may name only its host: its pid is then checked on a host of that name.
+   */
+  scope: string | undefined;
   token: string;
   created: string;
 }
@@ -80,8 +88,9 @@ const held = new Set<string>();
 function parseOwner(text: string): Owner | null {
   try {
     const o = JSON.parse(text) as Partial<Owner>;
-    if (typeof o.pid === "number" && Number.isInteger(o.pid) && o.pid > 0 && typeof o.scope === "string" && typeof o.token === "string") {
-      return { pid: o.pid, host: String(o.host ?? "?"), scope: o.scope, token: o.token, created: String(o.created ?? "?") };
+    if (typeof o.pid === "number" && Number.isInteger(o.pid) && o.pid > 0 && typeof o.host === "string") {
+      const scope = typeof o.scope === "string" ? o.scope : undefined;
+      return { pid: o.pid, host: o.host, scope, token: String(o.token ?? ""), created: String(o.created ?? "?") };
     }
   } catch {
     // Not a lock of this format (Python's filelock leaves empty files).
@@ -136,6 +145,8 @@ async function inspect(path: string, staleMs: number, progressPath: string | und
   const owner = parseOwner(raw);
   if (owner && owner.scope === SCOPE) {
     if (owner.pid === process.pid && !held.has(path)) return { state: "stale", ino, raw, why: "left by this process" };
+  }
+  if (owner && (owner.scope === SCOPE || (owner.scope === undefined && owner.host === HOST))) {
     if (!pidAlive(owner.pid)) return { state: "stale", ino, raw, why: `pid ${owner.pid} has exited` };
   }
   const lastSign = Math.max(lockMtime, await mtimeMs(progressPath));
@@ -170,7 +181,7 @@ async function takeOver(path: string, seen: { ino: number; raw: string }, token:
 
 class Wakeups {
   private pending = false;
-  private wake: (() => void) | null = null;
+  private wake: AbortController | null = null;
   private readonly watcher: FSWatcher | null;
 
   constructor(dir: string, name: string) {
@@ -190,32 +201,21 @@ class Wakeups {
 
   private poke(): void {
     this.pending = true;
-    this.wake?.();
+    this.wake?.abort();
   }
 
-  /** Resolves at the next change of the lock file, after `pollMs` at the latest. */
+  /** Resolves at the next change of the lock file, after `pollMs` at the latest; rejects with `signal`'s reason. */
   async next(pollMs: number, signal: AbortSignal | undefined): Promise<void> {
-    if (this.pending) {
-      this.pending = false;
-      return;
+    if (!this.pending) {
+      this.wake = new AbortController();
+      try {
+        await delay(pollMs, signal ? AbortSignal.any([this.wake.signal, signal]) : this.wake.signal);
+      } finally {
+        this.wake = null;
+      }
     }
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    try {
-      await new Promise<void>((resolve, reject) => {
-        this.wake = resolve;
-        timer = setTimeout(resolve, pollMs);
-        if (signal) {
-          onAbort = () => reject(signal.reason);
-          signal.addEventListener("abort", onAbort, { once: true });
-        }
-      });
-    } finally {
-      this.wake = null;
-      this.pending = false;
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener("abort", onAbort);
-    }
+    this.pending = false;
+    signal?.throwIfAborted();
   }
 
   close(): void {
@@ -257,6 +257,8 @@ function startHeartbeat(path: string, ino: number, content: string, everyMs: num
  * Takes the lock at `path`, waiting while a live owner holds it. Resolves to null when
  * `isDone` reports, while waiting, that there is nothing left to do.
  */
+export function acquireFileLock(path: string, opts?: FileLockOptions & { isDone?: undefined }): Promise<FileLock>;
+export function acquireFileLock(path: string, opts: FileLockOptions): Promise<FileLock | null>;
 export async function acquireFileLock(path: string, opts: FileLockOptions = {}): Promise<FileLock | null> {
   const staleMs = opts.staleMs ?? 10 * 60_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.min(30_000, staleMs / 4));
