@@ -1,12 +1,15 @@
 /**
- * The blob lock file on its own: waiting on a held lock wakes on its removal, a lock without
- * an owner (Python's filelock leaves empty files) is judged by age and by the progress of the
- * file it guards, and a holder refreshes its lock and learns when it lost it.
+ * The O_EXCL lock file: waiting on a held lock wakes on its removal, a lock without an owner
+ * (Python's filelock leaves empty files) is judged by age and by the progress of the file it
+ * guards, a holder refreshes its lock and learns when it lost it, and separate processes
+ * (real child processes) take turns, one taking over at once what a killed one left.
  */
+import { spawn, type ChildProcess } from "node:child_process";
 import { watch } from "node:fs";
 import { mkdtemp, readFile, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acquireFileLock } from "../../protocol/file-lock.ts";
 
@@ -19,6 +22,29 @@ afterAll(async () => {
 });
 
 const HOUR_AGO = () => new Date(Date.now() - 3600_000);
+
+const HOLDER = join(import.meta.dirname, "fixtures", "lock-holder.ts");
+
+/** A lock-holder process and the lines it printed, in order. */
+function holder(path: string): { child: ChildProcess; lines: string[]; line: (pattern: RegExp) => Promise<string>; exited: Promise<void> } {
+  // Node itself with tsx's loader (not the tsx launcher, which runs the script in a child of
+  // its own): the process signalled is the one holding the lock.
+  const child = spawn(process.execPath, ["--import", "tsx", HOLDER, path], { stdio: ["pipe", "pipe", "inherit"] });
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve: (line: string) => void }[] = [];
+  createInterface({ input: child.stdout! }).on("line", (text) => {
+    lines.push(text);
+    for (const w of waiters.filter((w) => w.pattern.test(text))) w.resolve(text);
+  });
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const line = (pattern: RegExp) =>
+    new Promise<string>((resolve) => {
+      const already = lines.find((l) => pattern.test(l));
+      if (already) resolve(already);
+      else waiters.push({ pattern, resolve });
+    });
+  return { child, lines, line, exited };
+}
 
 describe("blob lock files", () => {
   it("a waiter wakes when the holder releases, without waiting for a re-check", { timeout: 5000 }, async () => {
@@ -109,5 +135,43 @@ describe("blob lock files", () => {
     await lost;
     await lock.release();
     expect(await readFile(path, "utf8")).toBe("someone else's");
+  });
+});
+
+describe("lock files across processes", () => {
+  it("a second process waits while the first holds the lock, and takes it once released", { timeout: 60_000 }, async () => {
+    const path = join(work, "xproc", "x.lock");
+    const first = holder(path);
+    const firstPid = (await first.line(/^held /)).split(" ")[1];
+    const second = holder(path);
+    try {
+      expect(await second.line(/^waiting /)).toBe(`waiting pid ${firstPid} on ${(await import("node:os")).hostname()}`);
+      expect(second.lines.some((l) => l.startsWith("held"))).toBe(false);
+      first.child.stdin!.write("release\n");
+      await first.line(/^released$/);
+      const secondPid = (await second.line(/^held /)).split(" ")[1];
+      expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: Number(secondPid) });
+      second.child.stdin!.write("release\n");
+      await Promise.all([first.exited, second.exited]);
+      await expect(stat(path)).rejects.toThrow();
+    } finally {
+      first.child.kill("SIGKILL");
+      second.child.kill("SIGKILL");
+    }
+  });
+
+  it("a lock left by a killed process is taken over at once, long before it would go stale", { timeout: 60_000 }, async () => {
+    const path = join(work, "killed", "x.lock");
+    const killed = holder(path);
+    const killedPid = (await killed.line(/^held /)).split(" ")[1];
+    expect(killedPid).toBe(String(killed.child.pid));
+    killed.child.kill("SIGKILL");
+    await killed.exited;
+    expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: Number(killedPid) });
+
+    // Ten minutes to go stale, twenty seconds to give up: only the dead pid can end the wait in time.
+    const lock = await acquireFileLock(path, { staleMs: 10 * 60_000, signal: AbortSignal.timeout(20_000) });
+    expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: process.pid });
+    await lock.release();
   });
 });

@@ -104,6 +104,32 @@ describe("EndpointClient", () => {
     expect((error as Error).message).toMatch(/ECONNREFUSED/);
   });
 
+  it("honours a Retry-After given as an HTTP date", async () => {
+    // HTTP dates have whole seconds: two seconds ahead is at least one second from now.
+    replies.push(json(503, {}, { "retry-after": new Date(Date.now() + 2000).toUTCString() }), json(200, { id: "j", status: "IN_QUEUE" }));
+    const patient = new EndpointClient({ baseUrl: base, endpointId: "ep1", keySource: "none", retry: { maxRetries: 1, baseDelayMs: 1, maxDelayMs: 1000 } });
+    const started = Date.now();
+    expect((await patient.status("j")).status).toBe("IN_QUEUE");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    expect(seen).toHaveLength(2);
+  });
+
+  it("an abort during a Retry-After wait rejects at once with the signal's reason", async () => {
+    replies.push(json(429, {}, { "retry-after": "30" }));
+    const patient = new EndpointClient({ baseUrl: base, endpointId: "ep1", keySource: "none", retry: { maxRetries: 3, baseDelayMs: 1, maxDelayMs: 10_000 } });
+    const controller = new AbortController();
+    const reason = new Error("the caller stopped");
+    const started = Date.now();
+    const pending = patient.run({ input: 1 }, controller.signal);
+    while (seen.length === 0) await new Promise((r) => setTimeout(r, 5));
+    // Well into the 30 s wait the 429 asked for.
+    await new Promise((r) => setTimeout(r, 200));
+    controller.abort(reason);
+    await expect(pending).rejects.toBe(reason);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(seen).toHaveLength(1);
+  });
+
   it("an abort ends a held request at once", async () => {
     replies.push(() => undefined); // never answers
     const controller = new AbortController();
