@@ -143,10 +143,9 @@ async function inspect(path: string, staleMs: number, progressPath: string | und
     throw err;
   }
   const owner = parseOwner(raw);
-  if (owner && owner.scope === SCOPE) {
-    if (owner.pid === process.pid && !held.has(path)) return { state: "stale", ino, raw, why: "left by this process" };
-  }
   if (owner && (owner.scope === SCOPE || (owner.scope === undefined && owner.host === HOST))) {
+    // Only a lock this module wrote (it has a scope) can be one this process forgot.
+    if (owner.scope === SCOPE && owner.pid === process.pid && !held.has(path)) return { state: "stale", ino, raw, why: "left by this process" };
     if (!pidAlive(owner.pid)) return { state: "stale", ino, raw, why: `pid ${owner.pid} has exited` };
   }
   const lastSign = Math.max(lockMtime, await mtimeMs(progressPath));

@@ -138,6 +138,25 @@ describe("blob lock files", () => {
   });
 });
 
+describe("owners that name only their host", () => {
+  it("a dead pid on this host is taken over at once; on another host the lock holds", { timeout: 10_000 }, async () => {
+    const path = join(work, "host-only", "x.lock");
+    const deadPid = 2 ** 22 + 12345;
+    await acquireFileLock(path).then((l) => l.release());
+
+    await writeFile(path, JSON.stringify({ pid: deadPid, host: "some-other-host" }));
+    let waitedFor = "";
+    const elsewhere = await acquireFileLock(path, { pollMs: 20, isDone: async () => waitedFor !== "", onWait: (h) => (waitedFor = h) });
+    expect(elsewhere).toBeNull();
+    expect(waitedFor).toBe(`pid ${deadPid} on some-other-host`);
+
+    await writeFile(path, JSON.stringify({ pid: deadPid, host: (await import("node:os")).hostname() }));
+    const lock = await acquireFileLock(path, { signal: AbortSignal.timeout(5_000) });
+    expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: process.pid });
+    await lock.release();
+  });
+});
+
 describe("lock files across processes", () => {
   it("a second process waits while the first holds the lock, and takes it once released", { timeout: 60_000 }, async () => {
     const path = join(work, "xproc", "x.lock");
