@@ -12,10 +12,11 @@
  * Retries (`protocol/retry.ts`): exponential backoff with full jitter; a Retry-After replaces
  * it, up to four times the longest backoff. A request that is safe to repeat (a read, a cancel,
  * an update or delete by id) is retried on 429, 408, 502, 503, 504 and transient network errors
- * (connection refused or reset, DNS try-again, socket errors). A request that is not (`/run`, `/runsync`, `/purge-queue`, creating an endpoint)
- * may already have been accepted when a gateway error or a broken connection comes back, and
- * a retry would start a second job or create a second endpoint; it is retried only on 429 (the
- * request was turned away) and on failures before any connection existed. A user's exception
+ * (connection refused or reset, DNS try-again, socket errors). A request that is not (`/run`,
+ * `/runsync`, `/purge-queue`, creating an endpoint) may already have been accepted when a
+ * gateway error or a broken connection comes back, and a retry would start a second job or
+ * create a second endpoint; it is retried only on 429 (the request was turned away) and on
+ * failures before any connection existed. A user's exception
  * is a job result, never an HTTP failure, so it is never retried here.
  */
 import { z } from "zod";
