@@ -205,12 +205,19 @@ class Wakeups {
 
   /** Resolves at the next change of the lock file, after `pollMs` at the latest; rejects with `signal`'s reason. */
   async next(pollMs: number, signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
     if (!this.pending) {
-      this.wake = new AbortController();
+      const wake = new AbortController();
+      this.wake = wake;
+      // A listener removed after each wait, rather than AbortSignal.any: a waiter may wait many
+      // times on one long-lived signal, and each combined signal would stay attached to it.
+      const onAbort = () => wake.abort();
+      signal?.addEventListener("abort", onAbort, { once: true });
       try {
-        await delay(pollMs, signal ? AbortSignal.any([this.wake.signal, signal]) : this.wake.signal);
+        await delay(pollMs, wake.signal);
       } finally {
         this.wake = null;
+        signal?.removeEventListener("abort", onAbort);
       }
     }
     this.pending = false;
