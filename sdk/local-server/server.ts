@@ -6,9 +6,9 @@
  */
 import { existsSync } from "node:fs";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { join, resolve } from "node:path";
 import { z } from "zod";
+import { jsonRoutes, listen } from "../../protocol/http-server.ts";
 import { silentLogger, type Logger } from "../../protocol/logger.ts";
 import { PACKAGE_ROOT, WORKER_BUNDLE } from "../package-root.ts";
 import { BlobApi } from "./blob-api.ts";
@@ -19,7 +19,7 @@ import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
 import { GraphQLApi } from "./graphql.ts";
 import { hostEnvironmentForWorkers } from "./host-environment.ts";
 import { decodePathSegments, keyProblemForBind, RequestGuard, requireJsonBody } from "./request-guard.ts";
-import { HttpError, isAuthorized, sendError, sendJson } from "./http-util.ts";
+import { HttpError, isAuthorized, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
 import { WebhookSender } from "./webhooks.ts";
 import { WORKER_ROUTES, WorkerApi, type WorkerRoute } from "./worker-api.ts";
@@ -223,24 +223,12 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   const requestReadTimeoutMs = options.requestReadTimeoutMs ?? 30_000;
   // A request still arriving after requestReadTimeoutMs is answered 408 and closed (checked at
   // least once a second). An answer held open afterwards (a long poll, runsync) is not limited.
-  const server = createServer({ requestTimeout: requestReadTimeoutMs, headersTimeout: requestReadTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestReadTimeoutMs) }, (req, res) => {
-    route(req, res).catch((err: unknown) => {
-      if (!(err instanceof HttpError)) logger.error({ err, url: req.url }, "request failed");
-      sendError(res, err);
-    });
-  });
+  const server = createServer({ requestTimeout: requestReadTimeoutMs, headersTimeout: requestReadTimeoutMs, connectionsCheckingInterval: Math.min(1000, requestReadTimeoutMs) }, jsonRoutes(route, (err, req) => logger.error({ err, url: req.url }, "request failed")));
   // Keep-alive sockets idle between long polls.
   server.keepAliveTimeout = 65_000;
   server.maxConnections = options.maxConnections ?? 1000;
 
-  await new Promise<void>((resolvePromise, reject) => {
-    server.once("error", reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off("error", reject);
-      resolvePromise();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
+  const { port } = await listen(server, options.port ?? 0, host);
   const reachableHost = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host.includes(":") ? `[${host}]` : host;
   baseUrl = `http://${reachableHost}:${port}`;
   logger.info({ url: baseUrl, stateDir }, "local RunPod server listening");
