@@ -18,6 +18,7 @@ import {
 import type { EndpointRegistry } from "./endpoint-registry.ts";
 import { HttpError, onClientGone, parseJsonBody, queryNumber, readBody, sendJson, validate } from "./http-util.ts";
 import type { Job, JobStore } from "./job-store.ts";
+import { drainStream, hasUnreadStream } from "./stream-cursor.ts";
 import { refuseDeepInput } from "./request-guard.ts";
 import type { WorkerSessions } from "./worker-sessions.ts";
 
@@ -121,10 +122,10 @@ export class EndpointApi {
         const waitMs = queryNumber(url, "wait", this.options.streamWaitMs, 0, 60_000);
         const controller = new AbortController();
         const detach = onClientGone(res, () => controller.abort());
-        const current = await store.waitFor(job, (j) => store.hasUnreadStream(j) || isFinal(j.status), waitMs, controller.signal);
+        const current = await store.waitFor(job, (j) => hasUnreadStream(j) || isFinal(j.status), waitMs, controller.signal);
         detach();
         if (!current) throw new HttpError(404, `job ${job.id} not found`);
-        const answer: Record<string, unknown> = { status: current.status, stream: store.drainStream(current) };
+        const answer: Record<string, unknown> = { status: current.status, stream: drainStream(current) };
         if (current.error !== undefined) answer.error = current.error;
         return sendJson(res, 200, answer);
       }
