@@ -4,22 +4,25 @@
  * jobs queue up and fewer after `idleTimeout` seconds idle. Their output is kept per worker and
  * handed on line by line; a process that dies has its jobs re-queued through the sessions.
  *
- * Each worker leads its own process group (spawned detached), which holds its Python child and
- * anything else it starts in its group: a kill is sent to the whole group, so nothing the worker
- * started outlives it. Being detached, workers no longer get the terminal's Ctrl-C or hang-up,
- * so the process hooks below stop them when the server's process ends.
+ * Each worker leads its own process group, so a kill reaches everything it started; the process
+ * hooks of `process-groups.ts` kill the groups when the server's process ends. How many workers
+ * an endpoint wants is `worker-scaling.ts`; how a worker process is started and read is
+ * `worker-process.ts`.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
-import { hostname } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import type { Logger } from "../../protocol/logger.ts";
 import { envProblems } from "../../protocol/request-rules.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
 import type { JobStore } from "./job-store.ts";
 import { startFailureError } from "./start-failure.ts";
-import { runpodWorkerVariables, type IssuedWorker, type WorkerIdentities } from "./worker-identity.ts";
+import { detachWorker, signalGroup, unwatchGroups, watchGroups } from "./process-groups.ts";
+import { StartBackoff } from "./start-backoff.ts";
+import { workerEnv, workerSetupChanged } from "./worker-env.ts";
+import { afterPipesClose, managedWorker, readOutputLines, spawnWorkerProcess, type ManagedWorker } from "./worker-process.ts";
+import type { WorkerIdentities } from "./worker-identity.ts";
+import { planScaling } from "./worker-scaling.ts";
 import type { WorkerSessions, WorkerState } from "./worker-sessions.ts";
 
 export interface WorkerOutputLine {
@@ -66,110 +69,11 @@ export interface WorkerManagerOptions {
   stopGraceMs?: number;
 }
 
-interface ManagedWorker {
-  podId: string;
-  name: string;
-  endpointId: string;
-  child: ChildProcess;
-  startedAt: number;
-  stopping: boolean;
-  exited: boolean;
-  exitCode: number | null | undefined;
-  signal: NodeJS.Signals | null | undefined;
-  output: string[];
-  exitPromise: Promise<void>;
-  killTimer: NodeJS.Timeout | undefined;
-}
-
-/** Variables describing a RunPod identity: the server sets its own, never the user's shell's. */
-const RUNPOD_IDENTITY_VARS = [
-  "RUNPOD_API_KEY",
-  "RUNPOD_AI_API_KEY",
-  "RUNPOD_WEBHOOK_GET_JOB",
-  "RUNPOD_WEBHOOK_POST_OUTPUT",
-  "RUNPOD_WEBHOOK_POST_STREAM",
-  "RUNPOD_WEBHOOK_PING",
-  "RUNPOD_POD_ID",
-  "RUNPOD_ENDPOINT_ID",
-  "RUNPOD_PING_INTERVAL",
-  "RUNPOD_POD_HOSTNAME",
-];
-
-const MAX_START_BACKOFF_MS = 30_000;
-
-/** Process groups exist on POSIX only; elsewhere a worker is spawned and killed as one process. */
-const GROUPS = process.platform !== "win32";
-
-/**
- * Sends `signal` to the worker's process group (or to the worker alone where there are no
- * groups). A group already gone (ESRCH) is fine; anything else is returned for the caller to log.
- */
-function signalGroup(child: ChildProcess, signal: NodeJS.Signals): Error | undefined {
-  const pid = child.pid;
-  if (pid === undefined) return undefined;
-  if (!GROUPS) {
-    child.kill(signal);
-    return undefined;
-  }
-  try {
-    process.kill(-pid, signal);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ESRCH") return err as Error;
-  }
-  return undefined;
-}
-
-/**
- * Managers with workers, and the process hooks that kill their groups when this process ends.
- * One set of hooks for all managers, so that "is anyone else handling this signal" is answered
- * about the embedding program, not about other managers.
- */
-const activeManagers = new Set<WorkerManager>();
-const HANGUP_SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
-
-function killAllManagedGroups(): void {
-  for (const manager of activeManagers) manager.killAll();
-}
-
-/**
- * A signal that would end this process by its default action (nobody else listens) would leave
- * the detached workers running: kill them, then let the signal do what it would have done.
- * When the program handles the signal itself, it decides; if it then exits, the exit hook runs.
- */
-function onProcessSignal(signal: NodeJS.Signals): void {
-  if (process.listenerCount(signal) > 1) return;
-  killAllManagedGroups();
-  removeProcessHooks();
-  process.kill(process.pid, signal);
-}
-
-let hooksInstalled = false;
-function installProcessHooks(): void {
-  if (hooksInstalled || !GROUPS) return;
-  hooksInstalled = true;
-  process.on("exit", killAllManagedGroups);
-  for (const signal of HANGUP_SIGNALS) process.on(signal, onProcessSignal);
-}
-
-function removeProcessHooks(): void {
-  if (!hooksInstalled) return;
-  hooksInstalled = false;
-  process.off("exit", killAllManagedGroups);
-  for (const signal of HANGUP_SIGNALS) process.off(signal, onProcessSignal);
-}
-
-function detachWorker(child: ChildProcess): void {
-  child.unref();
-  (child.stdout as { unref?: () => void } | null)?.unref?.();
-  (child.stderr as { unref?: () => void } | null)?.unref?.();
-  (child.stdio[3] as { unref?: () => void } | null)?.unref?.();
-}
-
 export class WorkerManager {
   private readonly workers = new Map<string, ManagedWorker>();
   private readonly exited: ManagedWorker[] = [];
   private readonly sequence = new Map<string, number>();
-  private readonly startFailures = new Map<string, { count: number; until: number }>();
+  private readonly startBackoff = new StartBackoff();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly scheduled = new Set<string>();
   private closed = false;
@@ -275,8 +179,7 @@ export class WorkerManager {
     for (const worker of all) worker.child.ref();
     for (const worker of all) this.stop(worker, "server closing", graceMs);
     await Promise.all(all.map((w) => w.exitPromise));
-    activeManagers.delete(this);
-    if (activeManagers.size === 0) removeProcessHooks();
+    unwatchGroups(this);
   }
 
   // ---------------------------------------------------------------------------------------
@@ -304,37 +207,20 @@ export class WorkerManager {
     }
     if (!endpoint) return;
     const now = Date.now();
-    const counts = this.options.store.counts(endpointId);
-    const perWorker = endpoint.scalerType === "REQUEST_COUNT" ? Math.max(1, endpoint.scalerValue) : 1;
-    const wanted = Math.ceil((counts.inQueue + counts.inProgress) / perWorker);
-    const desired = Math.min(endpoint.workersMax, Math.max(endpoint.workersMin, wanted));
-    const live = this.liveWorkers(endpointId);
-    let nextCheck = Infinity;
-
-    if (live.length < desired) {
-      const failures = this.startFailures.get(endpointId);
-      if (failures && failures.until > now) {
-        nextCheck = failures.until;
-      } else {
-        for (let i = live.length; i < desired; i++) this.spawnWorker(endpoint);
-      }
-    } else if (live.length > desired) {
-      let surplus = live.length - Math.max(endpoint.workersMin, desired);
-      const idleMs = endpoint.idleTimeout * 1000;
-      for (const worker of live) {
-        if (surplus <= 0) break;
+    const { start, stop, nextCheck } = planScaling({
+      endpoint,
+      counts: this.options.store.counts(endpointId),
+      live: this.liveWorkers(endpointId),
+      startsBlockedUntil: this.startBackoff.blockedUntil(endpointId, now),
+      idleSince: (worker) => {
         const session = this.options.sessions.get(worker.podId);
-        if (!session || session.firstContactAt === undefined) continue;
-        const idleSince = this.options.store.workerIdleSince(worker.podId);
-        if (idleSince === undefined) continue;
-        if (idleSince + idleMs <= now) {
-          this.stop(worker, `idle for ${endpoint.idleTimeout} s`);
-          surplus--;
-        } else {
-          nextCheck = Math.min(nextCheck, idleSince + idleMs);
-        }
-      }
-    }
+        if (!session || session.firstContactAt === undefined) return undefined;
+        return this.options.store.workerIdleSince(worker.podId);
+      },
+      now,
+    });
+    for (let i = 0; i < start; i++) this.spawnWorker(endpoint);
+    for (const worker of stop) this.stop(worker, `idle for ${endpoint.idleTimeout} s`);
     if (nextCheck !== Infinity) {
       const timer = setTimeout(() => {
         this.timers.delete(endpointId);
@@ -343,21 +229,6 @@ export class WorkerManager {
       timer.unref();
       this.timers.set(endpointId, timer);
     }
-  }
-
-  private workerEnv(endpoint: EndpointConfig, worker: IssuedWorker): NodeJS.ProcessEnv {
-    const base: NodeJS.ProcessEnv = { ...this.options.baseEnv() };
-    for (const name of RUNPOD_IDENTITY_VARS) delete base[name];
-    const templateEnv = Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value]));
-    const endpointDir = join(this.options.stateDir, "endpoints", endpoint.id);
-    return {
-      ...base,
-      ...templateEnv,
-      ...runpodWorkerVariables(this.options.serverUrl(), worker, this.options.pingIntervalMs),
-      RUNPOD_POD_HOSTNAME: hostname(),
-      FERRY_VENV: join(endpointDir, "venv"),
-      FERRY_PARENT_PIPE_FD: "3",
-    };
   }
 
   private spawnWorker(endpoint: EndpointConfig): void {
@@ -375,14 +246,13 @@ export class WorkerManager {
     let child: ChildProcess;
     try {
       if (refused) throw new Error(`its ${refused.where} is refused: ${refused.reason}`);
-      child = spawn(command, args, {
-        cwd: this.options.cwd,
-        env: this.workerEnv(endpoint, identity),
-        // fd 3: a pipe only this process writes to (never does): the worker exits when it closes.
-        stdio: ["ignore", "pipe", "pipe", "pipe"],
-        // Its own process group, shared with its Python child: one kill reaches both.
-        detached: GROUPS,
+      const env = workerEnv(endpoint, identity, {
+        baseEnv: this.options.baseEnv(),
+        serverUrl: this.options.serverUrl(),
+        endpointDir: join(this.options.stateDir, "endpoints", endpoint.id),
+        pingIntervalMs: this.options.pingIntervalMs,
       });
+      child = spawnWorkerProcess(command, args, this.options.cwd, env);
     } catch (err) {
       this.options.logger.error({ endpointId: endpoint.id, worker: name, err: (err as Error).message }, "worker could not start");
       this.startFailed(endpoint, name, `could not start (${(err as Error).message})`, []);
@@ -390,45 +260,16 @@ export class WorkerManager {
       return;
     }
     this.options.sessions.register(podId, endpoint.id, name);
-    activeManagers.add(this);
-    installProcessHooks();
-    let resolveExit!: () => void;
-    const worker: ManagedWorker = {
-      podId,
-      name,
-      endpointId: endpoint.id,
-      child,
-      startedAt: Date.now(),
-      stopping: false,
-      exited: false,
-      exitCode: undefined,
-      signal: undefined,
-      output: [],
-      exitPromise: new Promise((resolve) => (resolveExit = resolve)),
-      killTimer: undefined,
-    };
+    watchGroups(this);
+    const worker = managedWorker(podId, name, endpoint.id, child);
     this.workers.set(podId, worker);
     if (this.detached) detachWorker(child);
     this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, pid: child.pid }, "worker started");
 
-    const pipeLines = (stream: NodeJS.ReadableStream | null, kind: "stdout" | "stderr") => {
-      if (!stream) return;
-      createInterface({ input: stream, crlfDelay: Infinity }).on("line", (line) => {
-        worker.output.push(line);
-        if (worker.output.length > this.outputLines) worker.output.splice(0, worker.output.length - this.outputLines);
-        this.options.onOutput?.({ endpointId: endpoint.id, endpointName: endpoint.name, worker: name, podId, stream: kind, line });
-      });
-    };
-    pipeLines(child.stdout, "stdout");
-    pipeLines(child.stderr, "stderr");
-
-    let pipesClosed = false;
-    const afterClose: Array<() => void> = [];
-    child.once("close", () => {
-      pipesClosed = true;
-      for (const run of afterClose.splice(0)) run();
-    });
-    const whenClosed = (run: () => void) => (pipesClosed ? run() : afterClose.push(run));
+    readOutputLines(worker, this.outputLines, (stream, line) =>
+      this.options.onOutput?.({ endpointId: endpoint.id, endpointName: endpoint.name, worker: name, podId, stream, line }),
+    );
+    const whenClosed = afterPipesClose(child);
 
     let finished = false;
     const onGone = (code: number | null, signal: NodeJS.Signals | null, spawnError?: Error) => {
@@ -469,8 +310,8 @@ export class WorkerManager {
       } else {
         this.options.logger.info({ endpointId: endpoint.id, worker: name, podId, code, signal }, "worker stopped");
       }
-      if (contacted) this.startFailures.delete(endpoint.id);
-      resolveExit();
+      if (contacted) this.startBackoff.clear(endpoint.id);
+      worker.markExited();
       if (!startFailure) this.schedule(endpoint.id);
     };
     child.on("exit", (code, signal) => onGone(code, signal));
@@ -487,14 +328,7 @@ export class WorkerManager {
   private startFailed(endpoint: EndpointConfig, worker: string, how: string, output: readonly string[]): void {
     const othersReady = this.liveWorkers(endpoint.id).some((w) => this.options.sessions.get(w.podId)?.firstContactAt !== undefined);
     const failed = othersReady ? 0 : this.options.store.failQueued(endpoint.id, startFailureError({ endpointName: endpoint.name || endpoint.id, worker, how, output }));
-    if (failed === 0) this.noteStartFailure(endpoint.id);
-  }
-
-  private noteStartFailure(endpointId: string): void {
-    const previous = this.startFailures.get(endpointId)?.count ?? 0;
-    const count = previous + 1;
-    const delayMs = Math.min(MAX_START_BACKOFF_MS, 500 * 2 ** (count - 1));
-    this.startFailures.set(endpointId, { count, until: Date.now() + delayMs });
+    if (failed === 0) this.startBackoff.noteFailure(endpoint.id);
   }
 
   private stop(worker: ManagedWorker, reason: string, graceMs = this.stopGraceMs): void {
@@ -517,8 +351,4 @@ export class WorkerManager {
     const err = signalGroup(worker.child, signal);
     if (err) this.options.logger.warn({ err, endpointId: worker.endpointId, worker: worker.name, podId: worker.podId, signal }, "could not signal the worker's process group");
   }
-}
-
-function workerSetupChanged(previous: EndpointConfig, next: EndpointConfig): boolean {
-  return JSON.stringify(previous.template.env) !== JSON.stringify(next.template.env) || previous.templateId !== next.templateId;
 }
