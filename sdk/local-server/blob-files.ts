@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HttpError } from "./http-util.ts";
+import { RUN_RETENTION_MS } from "../../protocol/runpod-jobs.ts";
 
 export type BlobAccess = "read" | "write";
 
@@ -35,7 +36,7 @@ export class BlobFiles {
 
   constructor(options: BlobFilesOptions) {
     this.dir = options.dir;
-    this.retentionMs = options.retentionMs ?? 30 * 60_000;
+    this.retentionMs = options.retentionMs ?? RUN_RETENTION_MS;
     this.maxBytes = options.maxBytes ?? 8 * 1024 ** 3;
     mkdirSync(this.dir, { recursive: true });
     this.sweep();

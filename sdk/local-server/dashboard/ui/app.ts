@@ -7,6 +7,7 @@
 import htm from "htm";
 import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
+import { isFinalStatus } from "../../../../protocol/runpod-jobs.ts";
 import type { DashboardState } from "../snapshot.ts";
 
 const html = htm.bind(h);
@@ -63,7 +64,6 @@ function usePoll<T>(load: () => Promise<T>, key: unknown): { data: T | undefined
 
 const seconds = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms / 1000)} s`);
 const uptime = (ms: number) => (ms < 120_000 ? `${Math.round(ms / 1000)} s` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min` : `${(ms / 3_600_000).toFixed(1)} h`);
-const isFinal = (status: string) => ["COMPLETED", "FAILED", "CANCELLED", "TIMED_OUT"].includes(status);
 
 function Status({ value }: { value: string }) {
   return html`<span class=${`status ${value}`} data-testid="status">${value}</span>`;
@@ -189,7 +189,7 @@ function JobPanel({ id }: { id: string }) {
     <p>
       <strong>${job.call}</strong> <span data-testid="job-status"><${Status} value=${job.status} /></span>
       ${job.workerId ? html` on <span class="mono">${job.workerId}</span>` : ""}
-      ${isFinal(job.status) ? "" : html` <button data-testid="cancel-job" disabled=${cancelling} onClick=${cancel}>Cancel</button>`}
+      ${isFinalStatus(job.status) ? "" : html` <button data-testid="cancel-job" disabled=${cancelling} onClick=${cancel}>Cancel</button>`}
     </p>
     <p class="muted">
       queue ${seconds(job.timings.queueMs)} · install ${seconds(job.timings.installMs)} · model download ${seconds(job.timings.modelDownloadMs)} · execute ${seconds(job.timings.executeMs)}
