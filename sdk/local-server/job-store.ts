@@ -4,10 +4,10 @@
  * (`job-queues.ts`), which worker holds what (`worker-holds.ts`), job watchers
  * (`job-watchers.ts`) and the clocks (`job-timers.ts`); `/stream` cursors are `stream-cursor.ts`.
  *
- * Every status change goes through `setStatus` (the per-status counters behind `/health` stay
- * exact) and every final state through `finalize`, which refuses a job that is already final:
- * that single refusal is what makes "final exactly once" hold however workers, timeouts and
- * cancels race. A result is accepted only from the worker that holds the job now, so a worker
+ * Every status change goes through `JobTable.setStatus` (the per-status counters behind
+ * `/health` stay exact) and every final state through `finalize`, which refuses a job that is
+ * already final: that single refusal is what makes "final exactly once" hold however workers,
+ * timeouts and cancels race. A result is accepted only from the worker that holds the job now, so a worker
  * declared lost cannot complete a job that was handed to someone else.
  */
 import { randomUUID } from "node:crypto";
