@@ -6,6 +6,7 @@
  * accepted so endpoint-API clients can point here. The jobs themselves live in `local-jobs.ts`.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { delay } from "../../protocol/abortable-sleep.ts";
 import { HttpError, jsonRoutes, listen, readJsonBody, sendJson } from "../../protocol/http-server.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import {
@@ -15,7 +16,6 @@ import {
   clampRunsyncWait,
   isFinalStatus,
 } from "../../protocol/runpod-jobs.ts";
-import { delay } from "./backoff.ts";
 import { LocalJobQueue, RunRequestSchema, type LocalJobQueueOptions } from "./local-jobs.ts";
 
 export interface LocalApiOptions extends LocalJobQueueOptions {

@@ -5,6 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
+import { delay } from "../../protocol/abortable-sleep.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
@@ -13,7 +14,6 @@ import {
   isFinalStatus,
   type JobStatus,
 } from "../../protocol/runpod-jobs.ts";
-import { delay } from "./backoff.ts";
 import { ConcurrencyTarget } from "./concurrency.ts";
 import { errorBody, jobDoneBody, type ErrorOrigin, type JobDoneBody } from "./results.ts";
 import { abortReason, executeJob } from "./run-job.ts";
