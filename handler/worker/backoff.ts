@@ -6,8 +6,6 @@
  */
 import { Backoff as CappedBackoff } from "../../protocol/retry.ts";
 
-export { delay } from "../../protocol/abortable-sleep.ts";
-
 /** `baseMs * 2^n` capped at `maxMs`, scaled into [50%, 100%] of that. */
 export class Backoff extends CappedBackoff {
   constructor(baseMs: number, maxMs: number, random: () => number = Math.random) {

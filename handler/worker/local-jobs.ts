@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { delay } from "../../protocol/abortable-sleep.ts";
+import { retry } from "../../protocol/retry.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
@@ -218,26 +218,28 @@ export class LocalJobQueue {
   private async sendWebhook(job: LocalJob, url: string): Promise<void> {
     const { stop, logger } = this.options;
     const body = JSON.stringify(this.statusObject(job));
-    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS; attempt++) {
-      try {
-        const res = await this.options.fetch(url, {
-          method: "POST",
-          headers: { "Content-Type": "application/json" },
-          body,
-          signal: AbortSignal.timeout(10_000),
-        });
-        await res.arrayBuffer().catch(() => undefined);
-        if (res.status === 200) return;
-      } catch {
-        // Retried below, like the cloud does.
-      }
-      if (attempt === WEBHOOK_ATTEMPTS) break;
-      await delay(WEBHOOK_RETRY_MS, stop);
-      if (stop.aborted) {
-        logger.warn({ jobId: job.id, attempt }, "webhook not accepted; not retried because the local API is stopping");
-        return;
-      }
+    const post = async (): Promise<void> => {
+      const res = await this.options.fetch(url, {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+        signal: AbortSignal.timeout(10_000),
+      });
+      await res.arrayBuffer().catch(() => undefined);
+      if (res.status !== 200) throw new Error(`webhook answered HTTP ${res.status}`);
+    };
+    try {
+      // The cloud retries a webhook whatever the failure, at a fixed interval.
+      await retry(post, {
+        retries: WEBHOOK_ATTEMPTS - 1,
+        idempotent: true,
+        backoff: { baseMs: WEBHOOK_RETRY_MS, maxMs: WEBHOOK_RETRY_MS, jitter: "none" },
+        classify: () => "maybe-taken",
+        signal: stop,
+      });
+    } catch {
+      if (stop.aborted) logger.warn({ jobId: job.id }, "webhook not accepted; not retried because the local API is stopping");
+      else logger.warn({ jobId: job.id }, "webhook not accepted after retries");
     }
-    logger.warn({ jobId: job.id }, "webhook not accepted after retries");
   }
 }

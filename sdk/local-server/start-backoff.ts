@@ -3,8 +3,9 @@
  * start: 0.5 s after the first failure, doubling with each one, at most 30 s; a worker that
  * reaches the server clears it.
  */
+import { backoffDelay } from "../../protocol/retry.ts";
 
-const MAX_START_BACKOFF_MS = 30_000;
+const START_BACKOFF = { baseMs: 500, maxMs: 30_000, jitter: "none" } as const;
 
 export class StartBackoff {
   private readonly failures = new Map<string, { count: number; until: number }>();
@@ -18,7 +19,7 @@ export class StartBackoff {
   noteFailure(endpointId: string): void {
     const previous = this.failures.get(endpointId)?.count ?? 0;
     const count = previous + 1;
-    const delayMs = Math.min(MAX_START_BACKOFF_MS, 500 * 2 ** (count - 1));
+    const delayMs = backoffDelay(count - 1, START_BACKOFF);
     this.failures.set(endpointId, { count, until: Date.now() + delayMs });
   }
 
