@@ -21,6 +21,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { readFileSync, readlinkSync, watch, type FSWatcher } from "node:fs";
+import { processAlive } from "./process-alive.ts";
 import { link, mkdir, open, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { hostname } from "node:os";
 import { basename, dirname } from "node:path";
@@ -98,22 +99,6 @@ function parseOwner(text: string): Owner | null {
   return null;
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-  try {
-    // A killed process whose parent died too can stay a zombie until init reaps it.
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return true;
-  }
-}
-
 async function mtimeMs(path: string | undefined): Promise<number> {
   if (!path) return 0;
   try {
@@ -146,7 +131,7 @@ async function inspect(path: string, staleMs: number, progressPath: string | und
   if (owner && (owner.scope === SCOPE || (owner.scope === undefined && owner.host === HOST))) {
     // Only a lock this module wrote (it has a scope) can be one this process forgot.
     if (owner.scope === SCOPE && owner.pid === process.pid && !held.has(path)) return { state: "stale", ino, raw, why: "left by this process" };
-    if (!pidAlive(owner.pid)) return { state: "stale", ino, raw, why: `pid ${owner.pid} has exited` };
+    if (!processAlive(owner.pid)) return { state: "stale", ino, raw, why: `pid ${owner.pid} has exited` };
   }
   const lastSign = Math.max(lockMtime, await mtimeMs(progressPath));
   const idleMs = Date.now() - lastSign;

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { createLogger, type Logger } from "../../protocol/logger.ts";
 import { LOCAL_SERVER_VERSION, startLocalServer, type LocalServer } from "./server.ts";
 import type { WorkerOutputLine } from "./workers.ts";
+import { processAlive } from "../../protocol/process-alive.ts";
 
 export const DEFAULT_LOCAL_PORT = 8765;
 export const LOCAL_RECORD_FILE = "local.json";
@@ -47,15 +48,6 @@ export interface ServeOptions {
 
 export function localRecordPath(stateDir = ".ferry"): string {
   return resolve(stateDir, LOCAL_RECORD_FILE);
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }
 
 /** The running local server recorded in `<stateDir>/local.json`, or undefined (none, or stale). */
