@@ -5,8 +5,8 @@
  */
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
-import { retry } from "../../protocol/retry.ts";
 import type { Logger } from "../../protocol/logger.ts";
+import { WebhookSender } from "../../protocol/webhook-sender.ts";
 import {
   DEFAULT_EXECUTION_TIMEOUT_MS,
   RUN_RETENTION_MS,
@@ -18,9 +18,6 @@ import { ConcurrencyTarget } from "./concurrency.ts";
 import { errorBody, jobDoneBody, type ErrorOrigin, type JobDoneBody } from "./results.ts";
 import { abortReason, executeJob } from "./run-job.ts";
 import type { Concurrency, JobHandler } from "./types.ts";
-
-const WEBHOOK_ATTEMPTS = 3;
-const WEBHOOK_RETRY_MS = 10_000;
 
 /** A `/run` or `/runsync` body: `input` is required; the cloud's other fields pass through. */
 export const RunRequestSchema = z
@@ -67,9 +64,12 @@ export class LocalJobQueue {
   private running = 0;
   private readonly target: ConcurrencyTarget;
   private idleWaiters: Array<() => void> = [];
+  private readonly webhooks: WebhookSender;
 
   constructor(private readonly options: LocalJobQueueOptions) {
     this.target = new ConcurrencyTarget(options.concurrency);
+    this.webhooks = new WebhookSender({ logger: options.logger, fetch: options.fetch });
+    options.stop.addEventListener("abort", () => this.webhooks.close(), { once: true });
   }
 
   get(id: string): LocalJob | undefined {
@@ -208,38 +208,6 @@ export class LocalJobQueue {
     this.options.logger.info({ jobId: job.id, status }, "job finished");
     job.markDone();
     setTimeout(() => this.jobs.delete(job.id), job.retentionMs).unref();
-    if (job.webhook) void this.sendWebhook(job, job.webhook);
-  }
-
-  /**
-   * Up to WEBHOOK_ATTEMPTS tries. Once the server is stopping, a failed attempt is not retried
-   * and a pending retry wait ends at once: the process must not linger for a webhook.
-   */
-  private async sendWebhook(job: LocalJob, url: string): Promise<void> {
-    const { stop, logger } = this.options;
-    const body = JSON.stringify(this.statusObject(job));
-    const post = async (): Promise<void> => {
-      const res = await this.options.fetch(url, {
-        method: "POST",
-        headers: { "Content-Type": "application/json" },
-        body,
-        signal: AbortSignal.timeout(10_000),
-      });
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.status !== 200) throw new Error(`webhook answered HTTP ${res.status}`);
-    };
-    try {
-      // The cloud retries a webhook whatever the failure, at a fixed interval.
-      await retry(post, {
-        retries: WEBHOOK_ATTEMPTS - 1,
-        idempotent: true,
-        backoff: { baseMs: WEBHOOK_RETRY_MS, maxMs: WEBHOOK_RETRY_MS, jitter: "none" },
-        classify: () => "maybe-taken",
-        signal: stop,
-      });
-    } catch {
-      if (stop.aborted) logger.warn({ jobId: job.id }, "webhook not accepted; not retried because the local API is stopping");
-      else logger.warn({ jobId: job.id }, "webhook not accepted after retries");
-    }
+    if (job.webhook) this.webhooks.send(job.webhook, this.statusObject(job), job.id);
   }
 }

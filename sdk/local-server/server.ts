@@ -21,7 +21,7 @@ import { hostEnvironmentForWorkers } from "./host-environment.ts";
 import { decodePathSegments, keyProblemForBind, RequestGuard, requireJsonBody } from "./request-guard.ts";
 import { HttpError, isAuthorized, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
-import { WebhookSender } from "./webhooks.ts";
+import { WebhookSender } from "../../protocol/webhook-sender.ts";
 import { WORKER_ROUTES, WorkerApi, type WorkerRoute } from "./worker-api.ts";
 import { runpodWorkerVariables, WorkerIdentities } from "./worker-identity.ts";
 import { WorkerSessions } from "./worker-sessions.ts";
