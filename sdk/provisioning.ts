@@ -11,17 +11,16 @@
  * Only the env the resource names is sent; the template is inline.
  */
 import { z } from "zod";
+import { EndpointSettingsInputShape, fieldMask, LISTED_ENDPOINT_FIELDS, SAVED_ENDPOINT_FIELDS, selection } from "../protocol/runpod-endpoint.ts";
 import { AuthenticationError, FerryError, ProvisioningError } from "./errors.ts";
 import type { EndpointInput, Resource } from "./resources.ts";
 import { ResourceState, withFileLock, type StateEntry } from "./state.ts";
 import type { TargetKind } from "./target.ts";
 import { HttpClient, type RetryPolicy } from "./transport.ts";
 
-const ENDPOINT_FIELDS = "id name templateId gpuIds gpuCount workersMin workersMax idleTimeout scalerType scalerValue executionTimeoutMs networkVolumeId locations allowedCudaVersions instanceIds type version";
-
 export const SAVE_ENDPOINT = `mutation saveEndpoint($input: EndpointInput!) {
   saveEndpoint(input: $input) {
-    ${ENDPOINT_FIELDS}
+    ${selection(SAVED_ENDPOINT_FIELDS)}
   }
 }`;
 export const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
@@ -30,21 +29,15 @@ export const DELETE_ENDPOINT = `mutation deleteEndpoint($id: String!) {
 export const LIST_ENDPOINTS = `query myEndpoints {
   myself {
     endpoints {
-      id name gpuIds workersMin workersMax idleTimeout templateId
+      ${selection(LISTED_ENDPOINT_FIELDS)}
     }
   }
 }`;
 
+/** An endpoint as the list answers it; answers of `saveEndpoint` carry more fields, kept as they come. */
 const RemoteEndpointSchema = z
-  .object({
-    id: z.string(),
-    name: z.string().nullish(),
-    gpuIds: z.string().nullish(),
-    workersMin: z.number().nullish(),
-    workersMax: z.number().nullish(),
-    idleTimeout: z.number().nullish(),
-    templateId: z.string().nullish(),
-  })
+  .object({ id: z.string(), ...EndpointSettingsInputShape })
+  .pick(fieldMask(LISTED_ENDPOINT_FIELDS))
   .passthrough();
 export type RemoteEndpoint = z.infer<typeof RemoteEndpointSchema>;
 

@@ -10,6 +10,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { envProblems } from "../protocol/request-rules.ts";
+import { CPU_FLAVOURS, ENDPOINT_DEFAULTS, GPU_POOL_IDS, ScalerTypeSchema, type EndpointSettings, type GpuPoolId } from "../protocol/runpod-endpoint.ts";
 import { ConfigError } from "./errors.ts";
 import { didYouMean, parseOptions } from "./options.ts";
 import { VERSION } from "./version.ts";
@@ -37,7 +38,7 @@ export const GpuGroup = {
   HOPPER_141: "HOPPER_141",
   BLACKWELL_96: "BLACKWELL_96",
   BLACKWELL_180: "BLACKWELL_180",
-} as const;
+} as const satisfies Record<string, GpuPoolId | "any">;
 export type GpuGroup = (typeof GpuGroup)[keyof typeof GpuGroup];
 
 /** RunPod CPU flavours: `cpu<generation><g general | c compute>-<vCPUs>-<GiB>`. */
@@ -57,8 +58,7 @@ export const CpuInstanceType = {
 } as const;
 export type CpuInstanceType = (typeof CpuInstanceType)[keyof typeof CpuInstanceType];
 
-const GPU_POOLS = Object.values(GpuGroup).filter((g) => g !== GpuGroup.ANY);
-const CPU_FLAVOURS: readonly string[] = Object.values(CpuInstanceType);
+const GPU_POOLS: readonly string[] = GPU_POOL_IDS;
 
 /** Ferry's worker images; FERRY_GPU_IMAGE / FERRY_CPU_IMAGE replace them, a resource's `imageName` wins over both. */
 export const DEFAULT_GPU_IMAGE = `ferry/worker:${VERSION}`;
@@ -69,10 +69,10 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const commonShape = {
   /** Endpoint name; also the key in `.ferry/resources.json`. */
   name: z.string().regex(NAME, "must be 1-63 letters, digits, '_', '.' or '-', starting with a letter or digit"),
-  workersMin: z.number().int().min(0).default(0),
-  workersMax: z.number().int().min(0).default(3),
+  workersMin: z.number().int().min(0).default(ENDPOINT_DEFAULTS.workersMin),
+  workersMax: z.number().int().min(0).default(ENDPOINT_DEFAULTS.workersMax),
   /** Seconds a worker stays up with no jobs. */
-  idleTimeout: z.number().int().min(1).max(3600).default(5),
+  idleTimeout: z.number().int().min(1).max(3600).default(ENDPOINT_DEFAULTS.idleTimeout),
   executionTimeoutMs: z.number().int().positive().optional(),
   networkVolumeId: z.string().min(1).optional(),
   /** Only these variables reach the endpoint; nothing from the local environment is copied. */
@@ -83,8 +83,8 @@ const commonShape = {
     })
     .default({}),
   locations: z.array(z.string().min(1)).optional(),
-  scalerType: z.enum(["QUEUE_DELAY", "REQUEST_COUNT"]).default("QUEUE_DELAY"),
-  scalerValue: z.number().int().positive().default(4),
+  scalerType: ScalerTypeSchema.default(ENDPOINT_DEFAULTS.scalerType),
+  scalerValue: z.number().int().positive().default(ENDPOINT_DEFAULTS.scalerValue),
   flashboot: z.boolean().default(true),
   containerDiskInGb: z.number().int().positive().default(64),
   imageName: z.string().min(1).optional(),
@@ -97,7 +97,7 @@ const gpuIdsSchema = z
   .superRefine((ids, ctx) => {
     for (const [i, id] of ids.entries()) {
       // "-NVIDIA GeForce RTX 4090" excludes one GPU type from its pool.
-      if (id === GpuGroup.ANY || id.startsWith("-") || (GPU_POOLS as readonly string[]).includes(id)) continue;
+      if (id === GpuGroup.ANY || id.startsWith("-") || GPU_POOLS.includes(id)) continue;
       ctx.addIssue({ code: "custom", path: [i], message: `unknown GPU pool "${id}"${didYouMean(id, GPU_POOLS)}` });
     }
   });
@@ -114,7 +114,7 @@ const instanceIdsSchema = z
 const gpuShape = {
   ...commonShape,
   gpuIds: gpuIdsSchema,
-  gpuCount: z.number().int().min(1).max(8).default(1),
+  gpuCount: z.number().int().min(1).max(8).default(ENDPOINT_DEFAULTS.gpuCount),
   allowedCudaVersions: z.array(z.string().regex(/^\d+\.\d+$/, 'must look like "12.4"')).optional(),
 };
 
@@ -145,23 +145,11 @@ export interface ResourceConfig extends Common {
   dockerArgs?: string | undefined;
 }
 
-/** The `input` of RunPod's `saveEndpoint` mutation (without `id`). */
-export interface EndpointInput {
-  name: string;
-  gpuIds: string;
-  gpuCount: number;
-  workersMin: number;
-  workersMax: number;
-  idleTimeout: number;
-  scalerType: "QUEUE_DELAY" | "REQUEST_COUNT";
-  scalerValue: number;
-  executionTimeoutMs?: number;
-  networkVolumeId?: string;
-  locations?: string;
-  allowedCudaVersions?: string;
-  instanceIds?: string[];
-  type: "QB";
-  flashBootType: "FLASHBOOT" | "OFF";
+/** Settings Ferry sends only when the resource sets them (RunPod's defaults stand otherwise). */
+type SentWhenSet = "executionTimeoutMs" | "networkVolumeId" | "locations" | "allowedCudaVersions" | "instanceIds";
+
+/** The `input` of RunPod's `saveEndpoint` mutation (without `id`): the endpoint's settings and its template inline. */
+export type EndpointInput = Omit<EndpointSettings, "templateId" | SentWhenSet> & { [K in SentWhenSet]?: NonNullable<EndpointSettings[K]> } & {
   template: {
     name: string;
     imageName: string;
@@ -170,7 +158,7 @@ export interface EndpointInput {
     dockerArgs: string;
     ports: string;
   };
-}
+};
 
 export type ResourceKind = "gpu" | "cpu" | "endpoint";
 

@@ -11,24 +11,15 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
 import { envEntryProblem } from "../../protocol/request-rules.ts";
-
-export const GPU_POOL_IDS = [
-  "ADA_24",
-  "ADA_32_PRO",
-  "ADA_48_PRO",
-  "ADA_80_PRO",
-  "AMPERE_16",
-  "AMPERE_24",
-  "AMPERE_48",
-  "AMPERE_80",
-  "HOPPER_141",
-  "BLACKWELL_96",
-  "BLACKWELL_180",
-] as const;
-
-export const CPU_FLAVOURS = ["cpu3g", "cpu3c", "cpu5c"].flatMap((family) =>
-  (family === "cpu3g" ? ["1-4", "2-8", "4-16", "8-32"] : ["1-2", "2-4", "4-8", "8-16"]).map((size) => `${family}-${size}`),
-);
+import {
+  CLEARABLE_SETTINGS,
+  CPU_FLAVOURS,
+  ENDPOINT_DEFAULTS,
+  ENDPOINT_SETTING_KEYS,
+  EndpointSettingsInputShape,
+  GPU_POOL_IDS,
+  type EndpointSettings,
+} from "../../protocol/runpod-endpoint.ts";
 
 /** By the shared request rules: a NUL in a value would make every start of the endpoint's workers fail. */
 const EnvEntrySchema = z.object({ key: z.string().min(1), value: z.string() }).superRefine((entry, ctx) => {
@@ -53,30 +44,12 @@ export const TemplateInputSchema = z
   .passthrough();
 export type TemplateInput = z.input<typeof TemplateInputSchema>;
 
-const nullishString = z.string().nullish();
-const count = z.number().int().nonnegative().nullish();
-
 /** `saveEndpoint(input: EndpointInput!)`. Unknown fields are accepted and ignored. */
 export const EndpointInputSchema = z
   .object({
-    id: nullishString,
-    name: nullishString,
-    templateId: nullishString,
+    id: z.string().nullish(),
     template: TemplateInputSchema.nullish(),
-    gpuIds: nullishString,
-    gpuCount: count,
-    workersMin: count,
-    workersMax: count,
-    idleTimeout: count,
-    scalerType: z.enum(["QUEUE_DELAY", "REQUEST_COUNT"]).nullish(),
-    scalerValue: z.number().int().positive().nullish(),
-    executionTimeoutMs: count,
-    networkVolumeId: nullishString,
-    locations: nullishString,
-    allowedCudaVersions: nullishString,
-    instanceIds: z.array(z.string()).nullish(),
-    type: nullishString,
-    flashBootType: z.enum(["FLASHBOOT", "OFF"]).nullish(),
+    ...EndpointSettingsInputShape,
   })
   .passthrough();
 export type EndpointInput = z.input<typeof EndpointInputSchema>;
@@ -96,26 +69,9 @@ export interface EndpointTemplate {
   isServerless?: boolean;
 }
 
-export interface EndpointConfig {
+export interface EndpointConfig extends EndpointSettings {
   id: string;
-  name: string;
-  templateId: string;
   template: EndpointTemplate;
-  gpuIds: string;
-  gpuCount: number;
-  workersMin: number;
-  workersMax: number;
-  /** Seconds a worker may stay idle before it is stopped. */
-  idleTimeout: number;
-  scalerType: "QUEUE_DELAY" | "REQUEST_COUNT";
-  scalerValue: number;
-  executionTimeoutMs: number;
-  networkVolumeId: string | null;
-  locations: string | null;
-  allowedCudaVersions: string | null;
-  instanceIds: string[];
-  type: string;
-  flashBootType: "FLASHBOOT" | "OFF";
   version: number;
   createdAt: string;
 }
@@ -167,27 +123,26 @@ export type EndpointChange = { kind: "created" | "updated" | "deleted"; endpoint
 /** An endpoint with RunPod's defaults for every field `saveEndpoint` leaves out; ids and names empty. */
 export function endpointDefaults(): EndpointConfig {
   return {
-    id: "",
-    name: "",
-    templateId: "",
-    template: { id: "", name: "", imageName: "", containerDiskInGb: 5, env: [], dockerArgs: "", ports: null, startScript: null },
-    gpuIds: "",
-    gpuCount: 1,
-    workersMin: 0,
-    workersMax: 3,
-    idleTimeout: 5,
-    scalerType: "QUEUE_DELAY",
-    scalerValue: 4,
-    executionTimeoutMs: 600_000,
-    networkVolumeId: null,
-    locations: null,
-    allowedCudaVersions: null,
+    ...ENDPOINT_DEFAULTS,
     instanceIds: [],
-    type: "QB",
-    flashBootType: "FLASHBOOT",
+    id: "",
+    template: { id: "", name: "", imageName: "", containerDiskInGb: 5, env: [], dockerArgs: "", ports: null, startScript: null },
     version: 0,
     createdAt: "",
   };
+}
+
+/**
+ * The settings of `base` with those `input` carries: an absent setting keeps its value, and so
+ * does `null`, except on the settings null clears.
+ */
+function mergeSettings(base: EndpointSettings, input: z.output<typeof EndpointInputSchema>): EndpointSettings {
+  const merged: Record<string, unknown> = { ...base };
+  for (const key of ENDPOINT_SETTING_KEYS) {
+    const value = input[key];
+    if (value !== undefined && (value !== null || CLEARABLE_SETTINGS.has(key))) merged[key] = value;
+  }
+  return merged as EndpointSettings;
 }
 
 export class EndpointRegistry {
@@ -229,23 +184,9 @@ export class EndpointRegistry {
     const template = this.mergeTemplate(base.template, input.template ?? undefined, input.templateId ?? undefined);
     const next: EndpointConfig = {
       ...base,
-      name: input.name ?? base.name,
+      ...mergeSettings(base, input),
       templateId: template.id,
       template,
-      gpuIds: input.gpuIds ?? base.gpuIds,
-      gpuCount: input.gpuCount ?? base.gpuCount,
-      workersMin: input.workersMin ?? base.workersMin,
-      workersMax: input.workersMax ?? base.workersMax,
-      idleTimeout: input.idleTimeout ?? base.idleTimeout,
-      scalerType: input.scalerType ?? base.scalerType,
-      scalerValue: input.scalerValue ?? base.scalerValue,
-      executionTimeoutMs: input.executionTimeoutMs ?? base.executionTimeoutMs,
-      networkVolumeId: input.networkVolumeId !== undefined ? input.networkVolumeId : base.networkVolumeId,
-      locations: input.locations !== undefined ? input.locations : base.locations,
-      allowedCudaVersions: input.allowedCudaVersions !== undefined ? input.allowedCudaVersions : base.allowedCudaVersions,
-      instanceIds: input.instanceIds ?? base.instanceIds,
-      type: input.type ?? base.type,
-      flashBootType: input.flashBootType ?? base.flashBootType,
       version: previous ? previous.version + 1 : 0,
     };
     if (!next.name) throw new EndpointInputError("name is required");

@@ -4,14 +4,30 @@
  * with graphql-js's standard validation errors, as RunPod answers an unknown field.
  */
 import { buildSchema, type GraphQLSchema } from "graphql";
+import { z } from "zod";
+import { ENDPOINT_SETTING_KEYS, EndpointSettingsSchema, FlashBootTypeSchema, type EndpointSettingKey } from "../../protocol/runpod-endpoint.ts";
+
+/** Settings RunPod types as a GraphQL enum; its other enumerated settings (scalerType) are plain strings there. */
+const GRAPHQL_ENUMS: Partial<Record<EndpointSettingKey, string>> = { flashBootType: "FlashBootType" };
+
+function graphqlType(schema: z.ZodType, key: EndpointSettingKey): string {
+  if (schema instanceof z.ZodNullable) return graphqlType(schema.unwrap() as z.ZodType, key);
+  if (schema instanceof z.ZodString) return "String";
+  if (schema instanceof z.ZodNumber) return "Int";
+  if (schema instanceof z.ZodEnum) return GRAPHQL_ENUMS[key] ?? "String";
+  if (schema instanceof z.ZodArray) return `[${graphqlType(schema.element as z.ZodType, key)}]`;
+  throw new Error(`endpoint setting ${key} has no GraphQL type`);
+}
+
+/** The endpoint's settings as GraphQL field lines, the same in the `Endpoint` type and the `EndpointInput`. */
+const ENDPOINT_SETTING_FIELDS = ENDPOINT_SETTING_KEYS.map((key) => `    ${key}: ${graphqlType(EndpointSettingsSchema.shape[key], key)}`).join("\n");
 
 export const RUNPOD_SCHEMA_SDL = /* GraphQL */ `
   "Any JSON value (a template's free-form config)."
   scalar JSON
 
   enum FlashBootType {
-    FLASHBOOT
-    OFF
+    ${FlashBootTypeSchema.options.join("\n    ")}
   }
 
   type EnvironmentVariable {
@@ -73,27 +89,12 @@ export const RUNPOD_SCHEMA_SDL = /* GraphQL */ `
 
   type Endpoint {
     id: String!
-    name: String
-    templateId: String
+${ENDPOINT_SETTING_FIELDS}
     template: PodTemplate
-    gpuIds: String
-    gpuCount: Int
-    workersMin: Int
-    workersMax: Int
     workersStandby: Int
     workersPFBTarget: Int
-    idleTimeout: Int
-    scalerType: String
-    scalerValue: Int
-    executionTimeoutMs: Int
-    networkVolumeId: String
     networkVolume: NetworkVolume
-    locations: String
-    allowedCudaVersions: String
-    instanceIds: [String]
-    type: String
     version: Int
-    flashBootType: FlashBootType
     flashEnvironmentId: String
     activeBuildid: String
     idePodId: String
@@ -106,24 +107,9 @@ export const RUNPOD_SCHEMA_SDL = /* GraphQL */ `
 
   input EndpointInput {
     id: String
-    name: String
-    templateId: String
+${ENDPOINT_SETTING_FIELDS}
     template: PodTemplateInput
-    gpuIds: String
-    gpuCount: Int
-    workersMin: Int
-    workersMax: Int
     workersPFBTarget: Int
-    idleTimeout: Int
-    scalerType: String
-    scalerValue: Int
-    executionTimeoutMs: Int
-    networkVolumeId: String
-    locations: String
-    allowedCudaVersions: String
-    instanceIds: [String]
-    type: String
-    flashBootType: FlashBootType
     flashEnvironmentId: String
     computeType: String
   }
