@@ -11,6 +11,7 @@ import { createHash } from "node:crypto";
 import { z } from "zod";
 import { envProblems } from "../protocol/request-rules.ts";
 import { CPU_FLAVOURS, ENDPOINT_DEFAULTS, GPU_POOL_IDS, ScalerTypeSchema, type EndpointSettings, type GpuPoolId } from "../protocol/runpod-endpoint.ts";
+import { BlobStoreSettingSchema } from "./blobs/blob-store-options.ts";
 import { ConfigError } from "./errors.ts";
 import { didYouMean, parseOptions } from "./options.ts";
 import { VERSION } from "./version.ts";
@@ -88,6 +89,12 @@ const commonShape = {
   flashboot: z.boolean().default(true),
   containerDiskInGb: z.number().int().positive().default(64),
   imageName: z.string().min(1).optional(),
+  /**
+   * Where this resource's calls keep values over the blob threshold: an S3-compatible bucket, or
+   * `false` for none (every value inline). Wins over `configure({ blobStore })` and FERRY_BLOB_S3_*;
+   * a caller's setting, never sent to the endpoint.
+   */
+  blobStore: BlobStoreSettingSchema.optional(),
 };
 
 const gpuIdsSchema = z

@@ -13,7 +13,7 @@ import { localNotice, probeLocalServer, resolveTarget, type TargetKind, type Tar
 import { EndpointClient, type RetryPolicy } from "./transport.ts";
 import { z } from "zod";
 import type { BlobStore } from "./blobs/blob-store.ts";
-import { BlobStoreOptionsSchema, blobStoreFromEnv, blobThreshold, type BlobStoreOptions } from "./blobs/blob-store-options.ts";
+import { BlobStoreSettingSchema, blobStoreKey, blobThreshold, chosenBlobStore, type BlobStoreOptions } from "./blobs/blob-store-options.ts";
 import { CallValues } from "./blobs/call-values.ts";
 import { LocalBlobStore } from "./blobs/local-blob-store.ts";
 
@@ -32,9 +32,9 @@ export interface FerryOptions extends TargetSettings {
   /** The environment read for defaults (default: process.env). */
   env?: NodeJS.ProcessEnv | undefined;
   /**
-   * An S3-compatible bucket for values over the threshold (default from FERRY_BLOB_S3_* variables);
-   * without one, local calls use the local server's store and RunPod calls send values inline.
-   * `false`: no store at all, every value inline.
+   * An S3-compatible bucket for values over the threshold (default from FERRY_BLOB_S3_* variables;
+   * a resource's own `blobStore` wins over this); without one, local calls use the local
+   * server's store and RunPod calls send values inline. `false`: no store at all, every value inline.
    */
   blobStore?: BlobStoreOptions | false | undefined;
   /** Encoded values over this many bytes travel as blobs (default FERRY_BLOB_THRESHOLD_BYTES, else 1 MB). */
@@ -55,7 +55,7 @@ const FerryOptionsSchema = z.object({
   retry: z.object({ maxRetries: z.number().int().min(0), baseDelayMs: z.number().min(0), maxDelayMs: z.number().min(0) }).partial().optional(),
   fetch: z.custom<typeof fetch>((v) => typeof v === "function").optional(),
   env: z.record(z.string(), z.string().optional()).optional(),
-  blobStore: z.union([z.literal(false), BlobStoreOptionsSchema]).optional(),
+  blobStore: BlobStoreSettingSchema.optional(),
   blobThresholdBytes: z.number().int().nonnegative().optional(),
 });
 
@@ -81,7 +81,7 @@ export class Runtime {
   private readonly endpoints = new Map<Resource, Promise<EndpointClient>>();
   private readonly deployed = new Map<Resource, DeployResult>();
   private started: StartedServer | undefined;
-  private s3Store: Promise<BlobStore> | undefined;
+  private readonly s3Stores = new Map<string, Promise<BlobStore>>();
   private readonly localStores = new Map<EndpointClient, LocalBlobStore>();
 
   constructor(readonly options: FerryOptions = {}) {}
@@ -181,12 +181,14 @@ export class Runtime {
   }
 
   private async blobStore(resource: Resource, t: ConnectedTarget): Promise<BlobStore | undefined> {
-    if (this.options.blobStore === false) return undefined;
-    const s3 = this.options.blobStore ?? blobStoreFromEnv(this.env);
+    const s3 = chosenBlobStore(resource.config.blobStore, this.options.blobStore, this.env);
+    if (s3 === false) return undefined;
     if (s3) {
+      const key = blobStoreKey(s3);
+      let store = this.s3Stores.get(key);
       // Imported on first use: a process that never stores a blob in S3 never loads the AWS SDK.
-      this.s3Store ??= import("./blobs/s3-blob-store.ts").then(({ S3BlobStore }) => new S3BlobStore(s3));
-      return this.s3Store;
+      if (!store) this.s3Stores.set(key, (store = import("./blobs/s3-blob-store.ts").then(({ S3BlobStore }) => new S3BlobStore(s3))));
+      return store;
     }
     if (t.kind !== "local") return undefined;
     const client = await this.endpoint(resource);

@@ -1,7 +1,8 @@
 /**
- * The blob store a caller names: `configure({ blobStore })`, or environment variables. Without
- * one, calls to the local server use the server's own store, and calls to RunPod send values
- * inline (and a request over RunPod's cap fails early with PayloadTooLargeError).
+ * The blob store a caller names: a resource's `blobStore` option, else `configure({ blobStore })`,
+ * else environment variables. Without one, calls to the local server use the server's own
+ * store, and calls to RunPod send values inline (and a request over RunPod's cap fails early
+ * with PayloadTooLargeError).
  */
 import { z } from "zod";
 import { DEFAULT_BLOB_THRESHOLD_BYTES } from "../../protocol/blob-ref.ts";
@@ -46,6 +47,27 @@ export const BlobStoreOptionsSchema = z
     urlTtlSeconds: z.number().int().min(1).max(7 * 86_400).optional(),
   })
   .strict();
+
+/** A store's setting: S3-compatible bucket options, or `false` for none (every value inline). */
+export const BlobStoreSettingSchema = z.union([z.literal(false), BlobStoreOptionsSchema]);
+export type BlobStoreSetting = BlobStoreOptions | false;
+
+/**
+ * The store a call uses: the resource's own setting, else the one given to configure(), else
+ * FERRY_BLOB_S3_* variables; undefined when none names one.
+ */
+export function chosenBlobStore(
+  resource: BlobStoreSetting | undefined,
+  configured: BlobStoreSetting | undefined,
+  env: NodeJS.ProcessEnv,
+): BlobStoreSetting | undefined {
+  return resource ?? configured ?? blobStoreFromEnv(env);
+}
+
+/** One key per distinct store, whatever the order its options were written in: calls naming the same bucket share one client. */
+export function blobStoreKey(options: BlobStoreOptions): string {
+  return JSON.stringify(Object.entries(options).filter(([, value]) => value !== undefined).sort(([a], [b]) => a.localeCompare(b)));
+}
 
 /** The store named by FERRY_BLOB_S3_BUCKET (with _ENDPOINT, _REGION, _PREFIX), when set. */
 export function blobStoreFromEnv(env: NodeJS.ProcessEnv): BlobStoreOptions | undefined {
