@@ -4,11 +4,9 @@
  * way, the peak memory of the caller and of the worker during a 256 MB round trip, and the
  * worker's memory after 1,000 calls with a 5 MB argument against its idle memory in the same run.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import type { BenchGroup } from "./lib/figures.ts";
-import { HANDLER_BUNDLE, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
+import { startBenchServer } from "./lib/bench-server.ts";
 import { childPids, residentKiB } from "./lib/processes.ts";
 import { fmt, mibPerSecond, MiB, summarize } from "./lib/stats.ts";
 
@@ -50,20 +48,8 @@ export const largeValuesSdkGroup: BenchGroup = {
     { id: "large.memory-after-5mb-calls", name: "Worker memory after 1,000 calls with a 5 MB argument, over idle (MB)", goal: "≤ 2 × the largest value (10 MB)" },
   ],
   async run(ctx) {
-    if (!existsSync(HANDLER_BUNDLE)) throw new Error("dist/handler.mjs is missing (run `make build`)");
     const sdk = await import("../../sdk/index.ts");
-    const { startLocalServer } = await import("../../sdk/local-server/server.ts");
-    const stateDir = mkdtempSync(join(tmpdir(), "ferry-bench-large-"));
-    ctx.cleanup(() => rmSync(stateDir, { recursive: true, force: true }));
-    const server = await startLocalServer({
-      stateDir,
-      cwd: REPO_ROOT,
-      workerCommand: [process.execPath, HANDLER_BUNDLE],
-      persistEndpoints: false,
-      env: { ...process.env, FERRY_PYTHON: PYTHON, RUNPOD_LOG_LEVEL: "WARN" },
-      workerStopGraceMs: 3_000,
-    });
-    ctx.cleanup(() => server.close());
+    const { server, stateDir } = await startBenchServer(ctx, "ferry-bench-large-");
     await sdk.configure({ localUrl: server.url, stateDir, quiet: true, onLog: false });
     ctx.cleanup(() => sdk.shutdown());
     const py = sdk.remote(new sdk.LiveServerless({ name: "bench-large", workersMax: 1, idleTimeout: 600 }));

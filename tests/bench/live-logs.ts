@@ -7,11 +7,9 @@
  * `/stream`, `/status`) against the same call unwatched (`/runsync`), the price of following.
  */
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { BenchGroup } from "./lib/figures.ts";
-import { HANDLER_BUNDLE, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
+import { startBenchServer } from "./lib/bench-server.ts";
+import { PYTHON } from "./lib/engine-jobs.ts";
 import { fmt, samplePair, summarize } from "./lib/stats.ts";
 
 const GOAL_MS = 100;
@@ -69,20 +67,7 @@ export const liveLogsGroup: BenchGroup = {
   ],
   async run(ctx) {
     const sdk = await import("../../sdk/index.ts");
-    const localServer = await import("../../sdk/local-server/server.ts");
-    if (!existsSync(HANDLER_BUNDLE)) throw new Error("dist/handler.mjs is missing (run `make build`)");
-
-    const stateDir = mkdtempSync(join(tmpdir(), "ferry-bench-logs-"));
-    ctx.cleanup(() => rmSync(stateDir, { recursive: true, force: true }));
-    const server = await localServer.startLocalServer({
-      stateDir,
-      cwd: REPO_ROOT,
-      workerCommand: [process.execPath, HANDLER_BUNDLE],
-      persistEndpoints: false,
-      env: { ...process.env, FERRY_PYTHON: PYTHON, RUNPOD_LOG_LEVEL: "WARN" },
-      workerStopGraceMs: 3_000,
-    });
-    ctx.cleanup(() => server.close());
+    const { server, stateDir } = await startBenchServer(ctx, "ferry-bench-logs-");
     await sdk.configure({ localUrl: server.url, stateDir, quiet: true, onLog: false, onProgress: false });
     ctx.cleanup(() => sdk.configure({ quiet: true }));
 

@@ -3,13 +3,11 @@
  * (dist/handler.mjs): a warm no-op `runsync` p50/p99 beside a bare loopback HTTP round trip,
  * and throughput with 16 concurrent clients.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { BenchGroup, GroupContext } from "./lib/figures.ts";
-import { HANDLER_BUNDLE, NOOP_JOB, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
+import { startBenchServer } from "./lib/bench-server.ts";
+import { NOOP_JOB } from "./lib/engine-jobs.ts";
 import { callsPerSecond, fmt, samplePair, sleep, summarize, withTimeout } from "./lib/stats.ts";
 
 export interface LocalEndpoint {
@@ -21,19 +19,7 @@ export interface LocalEndpoint {
 
 /** A local server with one endpoint of `workers` warm Ferry workers; the group's cleanup stops it. */
 export async function startLocalEndpoint(ctx: GroupContext, workers: number): Promise<LocalEndpoint> {
-  if (!existsSync(HANDLER_BUNDLE)) throw new Error("dist/handler.mjs is missing (run `make build`)");
-  const { startLocalServer } = await import("../../sdk/local-server/server.ts");
-  const stateDir = mkdtempSync(join(tmpdir(), "ferry-bench-local-"));
-  ctx.cleanup(() => rmSync(stateDir, { recursive: true, force: true }));
-  const server = await startLocalServer({
-    stateDir,
-    cwd: REPO_ROOT,
-    workerCommand: [process.execPath, HANDLER_BUNDLE],
-    persistEndpoints: false,
-    env: { ...process.env, FERRY_PYTHON: PYTHON, RUNPOD_LOG_LEVEL: "WARN" },
-    workerStopGraceMs: 3_000,
-  });
-  ctx.cleanup(() => server.close());
+  const { server } = await startBenchServer(ctx, "ferry-bench-local-");
   const input = {
     name: "ferry-bench",
     gpuIds: "AMPERE_16",

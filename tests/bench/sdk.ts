@@ -3,11 +3,8 @@
  * `runsync` request it makes (the very URL and body the SDK sent, replayed with fetch), and
  * calls per second with 16 in flight. One Ferry worker behind the endpoint.
  */
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import type { BenchGroup } from "./lib/figures.ts";
-import { HANDLER_BUNDLE, PYTHON, REPO_ROOT } from "./lib/engine-jobs.ts";
+import { startBenchServer } from "./lib/bench-server.ts";
 import { callsPerSecond, fmt, samplePair, summarize } from "./lib/stats.ts";
 
 interface Captured {
@@ -26,29 +23,16 @@ export const sdkGroup: BenchGroup = {
   ],
   async run(ctx) {
     let sdk: typeof import("../../sdk/index.ts");
-    let localServer: typeof import("../../sdk/local-server/server.ts");
     try {
       sdk = await import("../../sdk/index.ts");
-      localServer = await import("../../sdk/local-server/server.ts");
       if (typeof sdk.remote !== "function" || typeof sdk.configure !== "function") throw new Error("remote / configure are not exported");
     } catch (error) {
       const reason = `the SDK does not load: ${(error as Error).message.split("\n")[0]}`;
       for (const f of sdkGroup.figures) ctx.skip(f.id, reason);
       return;
     }
-    if (!existsSync(HANDLER_BUNDLE)) throw new Error("dist/handler.mjs is missing (run `make build`)");
 
-    const stateDir = mkdtempSync(join(tmpdir(), "ferry-bench-sdk-"));
-    ctx.cleanup(() => rmSync(stateDir, { recursive: true, force: true }));
-    const server = await localServer.startLocalServer({
-      stateDir,
-      cwd: REPO_ROOT,
-      workerCommand: [process.execPath, HANDLER_BUNDLE],
-      persistEndpoints: false,
-      env: { ...process.env, FERRY_PYTHON: PYTHON, RUNPOD_LOG_LEVEL: "WARN" },
-      workerStopGraceMs: 3_000,
-    });
-    ctx.cleanup(() => server.close());
+    const { server, stateDir } = await startBenchServer(ctx, "ferry-bench-sdk-");
 
     // The SDK's requests pass through here; the first runsync is kept to replay it raw.
     let recording = false;
