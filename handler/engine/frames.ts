@@ -1,6 +1,11 @@
 /**
  * Frames between the worker and its Python child: a 4-byte big-endian length, then one
- * MessagePack map. Plain MessagePack (no msgpackr records), so Python's `msgpack` reads it.
+ * MessagePack map, then the attachments the map lists by size in `attachments`. Plain
+ * MessagePack (no msgpackr records), so Python's `msgpack` reads it.
+ *
+ * An attachment is one value's encoded bytes kept out of the document, both ways: large byte
+ * arguments go to the child that way, and the child sends a large result or yielded value that
+ * way, written from its own memory. Each is read into one buffer of its announced size.
  */
 import { Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
 
@@ -50,46 +55,113 @@ export class FrameTooLargeError extends Error {
   override name = "FrameTooLargeError";
 }
 
-/** Splits a byte stream into frames; feed it chunks as they arrive. */
+export class UnreadableFrameError extends Error {
+  override name = "UnreadableFrameError";
+}
+
+function attachmentIndex(item: unknown): number | undefined {
+  if (!item || typeof item !== "object" || !("$attachment" in item)) return undefined;
+  return (item as { $attachment: unknown }).$attachment as number;
+}
+
+/**
+ * A frame from the child with its attachments put back where its document marks them
+ * (`{"$attachment": i}`): a result's encoded value (`response.result`) or a yielded one (`value`).
+ */
+function attach(frame: Frame, attached: Buffer[]): Frame {
+  const resolve = (item: unknown): unknown => {
+    const index = attachmentIndex(item);
+    if (index === undefined) return item;
+    const bytes = attached[index];
+    if (!bytes) throw new UnreadableFrameError(`a frame marks attachment ${String(index)} but lists ${attached.length}`);
+    return bytes;
+  };
+  const { attachments: _sizes, ...rest } = frame;
+  const out = rest as Frame;
+  if (out.t === "yield") out.value = resolve(out.value);
+  const response = out.response as Record<string, unknown> | undefined;
+  if (out.t === "result" && response && typeof response === "object") response.result = resolve(response.result);
+  return out;
+}
+
+/**
+ * Splits a byte stream into frames; feed it chunks as they arrive. A frame body that one chunk
+ * holds whole is used where it lies; any other body, and every attachment, is copied once into
+ * a buffer of its announced size (an attachment owns its buffer: a result does not hold on to
+ * the pipe's chunks), never gathered in pieces and joined.
+ */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly header = Buffer.alloc(4);
+  private headerFilled = 0;
+  /** The body or attachment being filled, and how much of it is. */
+  private target?: Buffer;
+  private filled = 0;
+  /** A frame whose document is read, waiting for its attachments. */
+  private waiting?: { frame: Frame; sizes: number[]; attached: Buffer[] };
 
   constructor(private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
 
   push(chunk: Buffer): Frame[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
     const frames: Frame[] = [];
-    for (;;) {
-      if (this.buffered < 4) break;
-      const head = this.peek(4);
-      const length = head.readUInt32BE(0);
-      if (length > this.maxFrameBytes) {
-        throw new FrameTooLargeError(`frame of ${length} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.target) {
+        const n = Math.min(this.target.length - this.filled, chunk.length - at);
+        chunk.copy(this.target, this.filled, at, at + n);
+        this.filled += n;
+        at += n;
+        if (this.filled === this.target.length) {
+          const done = this.target;
+          this.target = undefined;
+          this.received(done, frames);
+        }
+        continue;
       }
-      if (this.buffered < 4 + length) break;
-      const whole = this.take(4 + length);
-      frames.push(unpackr.unpack(whole.subarray(4)) as Frame);
+      const n = Math.min(4 - this.headerFilled, chunk.length - at);
+      chunk.copy(this.header, this.headerFilled, at, at + n);
+      this.headerFilled += n;
+      at += n;
+      if (this.headerFilled < 4) break;
+      this.headerFilled = 0;
+      const length = this.checkedSize(this.header.readUInt32BE(0), "frame");
+      if (chunk.length - at >= length) {
+        this.received(chunk.subarray(at, at + length), frames);
+        at += length;
+      } else this.expect(length);
     }
     return frames;
   }
 
-  private peek(n: number): Buffer {
-    if (this.chunks[0]!.length >= n) return this.chunks[0]!.subarray(0, n);
-    const joined = Buffer.concat(this.chunks);
-    this.chunks = [joined];
-    return joined.subarray(0, n);
+  private checkedSize(size: unknown, what: string): number {
+    if (typeof size !== "number" || !Number.isInteger(size) || size < 0) throw new UnreadableFrameError(`${what} size ${String(size)} is not a byte count`);
+    if (size > this.maxFrameBytes) throw new FrameTooLargeError(`${what} of ${size} bytes exceeds the ${this.maxFrameBytes}-byte limit`);
+    return size;
   }
 
-  private take(n: number): Buffer {
-    if (this.chunks.length > 1 && this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
-    const first = this.chunks[0]!;
-    const out = first.subarray(0, n);
-    const rest = first.subarray(n);
-    if (rest.length) this.chunks[0] = rest;
-    else this.chunks.shift();
-    this.buffered -= n;
-    return out;
+  private expect(size: number): void {
+    this.target = Buffer.allocUnsafe(size);
+    this.filled = 0;
+  }
+
+  /** A frame body or an attachment, whole. */
+  private received(bytes: Buffer, frames: Frame[]): void {
+    if (!this.waiting) {
+      const frame = unpackr.unpack(bytes) as Frame;
+      const sizes = Array.isArray(frame.attachments) ? frame.attachments.map((size) => this.checkedSize(size, "attachment")) : [];
+      this.waiting = { frame, sizes, attached: [] };
+    } else this.waiting.attached.push(bytes);
+    this.next(frames);
+  }
+
+  /** Expects the waiting frame's next attachment, or emits the frame when it has them all. */
+  private next(frames: Frame[]): void {
+    const waiting = this.waiting!;
+    while (waiting.attached.length < waiting.sizes.length) {
+      const size = waiting.sizes[waiting.attached.length]!;
+      if (size > 0) return this.expect(size);
+      waiting.attached.push(Buffer.alloc(0));
+    }
+    this.waiting = undefined;
+    frames.push(waiting.sizes.length ? attach(waiting.frame, waiting.attached) : waiting.frame);
   }
 }

@@ -164,7 +164,7 @@ describe("the Python runner reads and writes the same values", () => {
   const script = `
 import sys, json, datetime, base64
 sys.path.insert(0, "handler/python")
-import _ferry_values as values
+from ferry_runner import values
 for line in sys.stdin:
     value = values.decode_value(line.strip(), "msgpack", "args[0]")
     def describe(v):

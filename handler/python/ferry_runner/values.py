@@ -4,8 +4,9 @@ JSON text, with the ndarray (ext 1) and big integer (ext 2) extensions of docs/i
 
 Large arrays are the reason this module minds its copies: an ndarray argument is made over the
 received buffer with numpy.frombuffer (no copy when the buffer is the argument's own, as an
-attachment read beside its frame is; one copy over immutable bytes, so that it is writable), and
-an array result is packed around its own buffer instead of tobytes() then a second pack.
+attachment read beside its frame is; one copy over immutable bytes, so that it is writable). A
+result is encoded as a list of buffers whose concatenation is its MessagePack document: a large
+array or byte string in it is one of those buffers, its own memory, written to the pipe as it is.
 """
 
 import base64
@@ -13,6 +14,7 @@ import dataclasses
 import datetime
 import json
 import math
+import os
 import pickle
 import struct
 
@@ -25,6 +27,17 @@ except ImportError:  # plain pickle still reads most of what cloudpickle wrote
 
 EXT_NDARRAY = 1
 EXT_BIGINT = 2
+# Byte values at least this large travel beside a frame's document (the worker's ATTACHMENT_MIN_BYTES).
+ATTACHMENT_MIN_BYTES = 64 * 1024
+# A large value is packed as a stand-in (this ext code, its index, this process's random token),
+# found again in the packed document and replaced there by its header and its own buffer.
+_EXT_STAND_IN = 127
+_STAND_IN_TOKEN = os.urandom(16)
+_STAND_IN_HEAD = struct.pack(">BBb", 0xC7, 8 + len(_STAND_IN_TOKEN), _EXT_STAND_IN)
+# Containers searched for large byte strings (which msgpack packs itself, without asking
+# `default`); any beyond are packed inline, to the same bytes.
+_LIFT_BUDGET = 10_000
+
 
 class EncodeError(Exception):
     pass
@@ -97,7 +110,43 @@ def _ext_hook(code, data):
     return msgpack.ExtType(code, data)
 
 
-def _msgpack_default(value):
+class _LargeBytes:
+    """A byte view of at least ATTACHMENT_MIN_BYTES lifted out of a value (bytes, bytearray and
+    memoryview are packed by msgpack itself, which would copy them), so that `default` sees it."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data):
+        self.data = data
+
+
+def _lift_large_bytes(value):
+    """The value with its large byte strings (bytes, bytearray, memoryview) wrapped in
+    _LargeBytes: containers rebuilt, the same MessagePack once packed."""
+    budget = [_LIFT_BUDGET]
+
+    def lift(v):
+        if isinstance(v, (bytes, bytearray, memoryview)):
+            view = memoryview(v)
+            return _LargeBytes(view.cast("B")) if view.nbytes >= ATTACHMENT_MIN_BYTES and view.c_contiguous else v
+        if budget[0] <= 0 or type(v) not in (dict, list, tuple):
+            return v
+        budget[0] -= 1
+        if type(v) is dict:
+            return {k: lift(x) for k, x in v.items()}
+        return [lift(x) for x in v]
+
+    return lift(value)
+
+
+def _msgpack_default(value, stand_ins=None):
+    """A value msgpack has no type for, as one it has. With `stand_ins` (a list), a large array or
+    byte string becomes a stand-in, and its (header, buffer) pair is appended there."""
+    if stand_ins is not None:
+        large = _large_buffer(value)
+        if large is not None:
+            stand_ins.append(large)
+            return msgpack.ExtType(_EXT_STAND_IN, struct.pack(">Q", len(stand_ins) - 1) + _STAND_IN_TOKEN)
     if isinstance(value, int):  # outside the 64-bit range msgpack covers
         return msgpack.ExtType(EXT_BIGINT, str(value).encode("utf-8"))
     if isinstance(value, (tuple, set, frozenset)):
@@ -129,18 +178,60 @@ def _msgpack_default(value):
     raise TypeError(f"no MessagePack mapping for {type(value)!r}")
 
 
+def _bin_header(n):
+    if n < 1 << 8:
+        return struct.pack(">BB", 0xC4, n)
+    if n < 1 << 16:
+        return struct.pack(">BH", 0xC5, n)
+    return struct.pack(">BI", 0xC6, n)
+
+
+def _large_buffer(value):
+    """(the MessagePack bytes in front of its data, its data as a byte view) of a large array or
+    byte string, exactly as packb would write them; None for any other value."""
+    if isinstance(value, _LargeBytes):
+        return _bin_header(value.data.nbytes), value.data
+    module = type(value).__module__
+    if module == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
+        value = value.detach().cpu().numpy()
+        module = "numpy"
+    if module != "numpy":
+        return None
+    np = _numpy()
+    if not isinstance(value, np.ndarray) or value.nbytes < ATTACHMENT_MIN_BYTES or value.dtype.hasobject:
+        return None
+    array = np.ascontiguousarray(value)
+    head = b"\x93" + msgpack.packb([array.dtype.str, list(array.shape)], use_bin_type=True)[1:] + _bin_header(array.nbytes)
+    # ext 32: the payload is larger than ext 16 holds.
+    ext_header = struct.pack(">BIb", 0xC9, len(head) + array.nbytes, EXT_NDARRAY)
+    return ext_header + head, memoryview(array.reshape(-1).view(np.uint8))
+
+
+def _pack_parts(value):
+    """The value's MessagePack document as a list of byte views, its large arrays and byte
+    strings each one of them, uncopied."""
+    stand_ins = []
+    raw = msgpack.packb(_lift_large_bytes(value), default=lambda v: _msgpack_default(v, stand_ins), use_bin_type=True, datetime=False)
+    if not stand_ins:
+        return [memoryview(raw)]
+    whole = memoryview(raw)
+    parts = []
+    at = 0
+    for index, (header, data) in enumerate(stand_ins):
+        found = raw.find(_STAND_IN_HEAD + struct.pack(">Q", index) + _STAND_IN_TOKEN, at)
+        if found < 0:  # not where it was packed: the document is packed whole instead
+            return [memoryview(msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False))]
+        parts += [whole[at:found], memoryview(header), data]
+        at = found + len(_STAND_IN_HEAD) + 8 + len(_STAND_IN_TOKEN)
+    parts.append(whole[at:])
+    return [part for part in parts if part.nbytes]
+
+
 def _ndarray_payload(array):
     """`[dtype, shape, data]` packed around the array's own buffer: one copy of the data, not
     tobytes() then a pack of those bytes."""
     head = msgpack.packb([array.dtype.str, list(array.shape)], use_bin_type=True)[1:]
-    n = array.nbytes
-    if n < 1 << 8:
-        bin_header = struct.pack(">BB", 0xC4, n)
-    elif n < 1 << 16:
-        bin_header = struct.pack(">BH", 0xC5, n)
-    else:
-        bin_header = struct.pack(">BI", 0xC6, n)
-    return b"".join([b"\x93", head, bin_header, memoryview(array.reshape(-1).view(_numpy().uint8))])
+    return b"".join([b"\x93", head, _bin_header(array.nbytes), memoryview(array.reshape(-1).view(_numpy().uint8))])
 
 
 def _first_unencodable(value, path, ok):
@@ -188,16 +279,34 @@ def _json_leaf_ok(v):
 
 
 def encode_value(value, fmt, path):
-    """Encodes one value for the response: bytes (pickle, msgpack; the worker writes them as
-    base64 on the wire) or JSON text."""
+    """Encodes one value: bytes (pickle, msgpack; the worker writes them as base64 on the wire) or
+    JSON text."""
+    encoded = encode_parts(value, fmt, path)
+    return encoded if isinstance(encoded, str) else b"".join(encoded)
+
+
+def encode_for_frame(value, fmt, path, attachments):
+    """One value as a frame carries it: JSON text, its bytes, or (when they are
+    ATTACHMENT_MIN_BYTES or more) `{"$attachment": i}`, its byte views appended to `attachments`
+    as attachment i."""
+    encoded = encode_parts(value, fmt, path)
+    if isinstance(encoded, str):
+        return encoded
+    if sum(part.nbytes for part in encoded) < ATTACHMENT_MIN_BYTES:
+        return b"".join(encoded)
+    attachments.append(encoded)
+    return {"$attachment": len(attachments) - 1}
+
+
+def encode_parts(value, fmt, path):
+    """JSON text, or the value's bytes (pickle, msgpack) as a list of byte views to be written in
+    order."""
     try:
         if fmt == "json":
             return json.dumps(value, allow_nan=False, ensure_ascii=False)
         if fmt == "msgpack":
-            raw = msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False)
-        else:
-            raw = (cloudpickle or pickle).dumps(value)
-        return raw
+            return _pack_parts(value)
+        return [memoryview((cloudpickle or pickle).dumps(value))]
     except Exception as exc:
         where = None
         if fmt == "json":

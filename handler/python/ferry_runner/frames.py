@@ -1,0 +1,148 @@
+"""Frames between the worker and this process: a 4-byte big-endian length, one MessagePack map,
+then the attachments the map lists by size in `attachments`.
+
+An attachment is one value's encoded bytes kept out of the MessagePack document, so that a large
+value is never copied into (or out of) the document: the worker writes an argument's bytes after
+the frame and this process reads each into a buffer of its own; a large result or yielded value
+leaves the same way, written from the buffers that hold it (an array's own memory).
+"""
+
+import os
+import signal
+import struct
+import sys
+import threading
+
+import msgpack
+
+from .main_thread import MainThreadExecutor
+
+# The protocol's pipes; `move_protocol_fds` moves them out of user code's reach at start-up.
+IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
+OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
+# At most this many buffers go to one writev call (the kernel's IOV_MAX).
+_MAX_IOVECS = 1024
+
+_write_lock = threading.Lock()
+main_thread = MainThreadExecutor()
+
+
+def send(frame, attachments=()):
+    """Writes a frame and its attachments, each a list of buffers whose concatenation is its bytes.
+
+    Header, document and attachments leave as separate buffers of one write sequence, under the
+    write lock: nothing is joined to be written, so a large value goes from its own memory into
+    the pipe.
+    """
+    attached = [[memoryview(part).cast("B") for part in parts] for parts in attachments]
+    if attached:
+        frame["attachments"] = [sum(view.nbytes for view in views) for views in attached]
+    data = msgpack.packb(frame, use_bin_type=True)
+    views = [memoryview(struct.pack(">I", len(data))), memoryview(data)]
+    for parts in attached:
+        views.extend(view for view in parts if view.nbytes)
+    with main_thread.shielded(), _write_lock:
+        _write_all(views)
+
+
+def _write_all(views):
+    start = 0
+    while start < len(views):
+        written = os.writev(OUT_FD, views[start : start + _MAX_IOVECS])
+        while start < len(views) and written >= len(views[start]):
+            written -= len(views[start])
+            start += 1
+        if written:
+            views[start] = views[start][written:]
+
+
+def read_exact(n):
+    """n bytes from the worker, read straight into one buffer (no pieces to join)."""
+    buf = bytearray(n)
+    view = memoryview(buf)
+    filled = 0
+    while filled < n:
+        got = os.readv(IN_FD, [view[filled:]])
+        if not got:
+            return None
+        filled += got
+    return buf
+
+
+def _attach(job, attached):
+    """Puts each attachment (read into a buffer of its own) where the job's document holds its
+    `{"$attachment": i}` marker."""
+
+    def resolve(item):
+        if isinstance(item, dict) and "$attachment" in item:
+            return attached[item["$attachment"]]
+        return item
+
+    for field in ("args", "constructor_args"):
+        if isinstance(job.get(field), list):
+            job[field] = [resolve(item) for item in job[field]]
+    for field in ("kwargs", "constructor_kwargs"):
+        if isinstance(job.get(field), dict):
+            job[field] = {key: resolve(item) for key, item in job[field].items()}
+
+
+def reader_thread(loop, dispatch):
+    while True:
+        header = read_exact(4)
+        if header is None:
+            break
+        (length,) = struct.unpack(">I", header)
+        body = read_exact(length)
+        if body is None:
+            break
+        try:
+            frame = msgpack.unpackb(body, raw=False, strict_map_key=False)
+            attached = [read_exact(int(n)) for n in frame.get("attachments") or []]
+            if any(a is None for a in attached):
+                break
+            if attached:
+                _attach(frame["job"], attached)
+        except Exception as exc:
+            # A frame this process cannot read leaves the protocol in an unknown state: exit, and
+            # the worker answers the calls in flight and starts a new child.
+            sys.__stderr__.write(f"ferry runner: unreadable frame from the worker: {type(exc).__name__}: {exc}\n")
+            sys.__stderr__.flush()
+            os._exit(70)
+        loop.call_soon_threadsafe(dispatch, frame)
+    end_of_input(loop)
+
+
+def end_of_input(loop):
+    """The worker closed the pipe: it stopped, or it died. No more calls will come.
+
+    When this process leads its own process group (the worker starts it that way), everything
+    user code started in it goes too, this process included, even if a call blocks the event
+    loop: a daemon left behind would otherwise outlive its worker.
+    """
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signal.SIGKILL)
+    loop.call_soon_threadsafe(loop.stop)
+
+
+def move_protocol_fds():
+    """Moves the protocol pipes out of user code's way, before any user code runs.
+
+    The worker hands them over as fds 3 and 4, numbers user code reaches by accident
+    (`os.close(3)` after its own file) or on purpose (a forged frame written to fd 4), and that
+    every process it starts through a shell inherits. They are moved to high descriptors that
+    are closed on exec, and 3 and 4 then point at /dev/null: were they closed, the next files
+    the runner opens (asyncio's own descriptors) would take those numbers, in reach again.
+    """
+    global IN_FD, OUT_FD
+    import fcntl
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    floor = max(10, min(1000, soft // 2))
+    moved_in = fcntl.fcntl(IN_FD, fcntl.F_DUPFD_CLOEXEC, floor)
+    moved_out = fcntl.fcntl(OUT_FD, fcntl.F_DUPFD_CLOEXEC, floor)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, IN_FD)
+    os.dup2(null, OUT_FD)
+    os.close(null)
+    IN_FD, OUT_FD = moved_in, moved_out
