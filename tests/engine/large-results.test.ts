@@ -2,7 +2,7 @@
 // written beside the frame) and reach the worker byte for byte; a finished call's result is freed.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
-import type { PythonEngine } from "../../handler/engine/python-engine.ts";
+import type { EngineJob, PythonEngine } from "../../handler/engine/python-engine.ts";
 import { FrameDecoder, type Frame } from "../../handler/engine/frames.ts";
 import { decode, decodeBase64, encode } from "../../sdk/codec.ts";
 import { newEngine } from "../helpers/engine.ts";
@@ -17,7 +17,8 @@ afterAll(() => engine.stop());
 
 const MiB = 1024 * 1024;
 
-function job(code: string, args: unknown[] = [], extra: Record<string, unknown> = {}) {
+/** A msgpack function job whose arguments are bytes, as the worker holds them after fetching blobs. */
+function job(code: string, args: unknown[] = [], extra: Record<string, unknown> = {}): EngineJob {
   return {
     function_name: "f",
     function_code: code,
@@ -28,7 +29,7 @@ function job(code: string, args: unknown[] = [], extra: Record<string, unknown> 
     serialization_format: "msgpack" as const,
     execution_type: "function" as const,
     ...extra,
-  };
+  } as unknown as EngineJob;
 }
 
 /** The bytes a typed array views, for a byte-for-byte comparison. */
