@@ -169,7 +169,7 @@ describe("the two images", () => {
 
 describe(".dockerignore", () => {
   it("sends the sources the bundle needs and leaves out the rest of the tree", () => {
-    for (const kept of ["package.json", "package-lock.json", "tsconfig.json", "protocol/wire.ts", "handler/main.ts", "handler/python/runner.py", "images/build.mjs", "images/entrypoint.sh", "images/requirements.txt"]) {
+    for (const kept of ["package.json", "package-lock.json", "tsconfig.json", "protocol/wire.ts", "handler/main.ts", "handler/python/runner.py", "handler/python/ferry_runner/main.py", "images/build.mjs", "images/entrypoint.sh", "images/requirements.txt"]) {
       expect(isIgnored(ignoreRules, kept), kept).toBe(false);
     }
     for (const left of [".git/HEAD", "node_modules/zod/package.json", "dist/handler.mjs", "tests/gpu/discovery.test.ts", "sdk/index.ts", ".ferry/python", "handler/python/__pycache__/runner.cpython-311.pyc", "handler/node_modules/x/index.js", "Dockerfile", "README.md"]) {

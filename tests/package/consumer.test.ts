@@ -110,7 +110,7 @@ describe("a fresh TypeScript project that installs the packed tarball", () => {
   it("ships built JavaScript, declarations and the worker, and no sources or tests", () => {
     const pkg = join(project, "node_modules", "ferry");
     const files = readdirSync(pkg, { recursive: true }).map(String);
-    for (const f of ["dist/sdk/index.js", "dist/sdk/index.d.ts", "dist/sdk/index.js.map", "dist/sdk/cli/main.js", "dist/handler.mjs", "dist/python/runner.py", "dist/sdk/python-types/read_annotations.py"]) expect(files).toContain(f);
+    for (const f of ["dist/sdk/index.js", "dist/sdk/index.d.ts", "dist/sdk/index.js.map", "dist/sdk/cli/main.js", "dist/handler.mjs", "dist/python/runner.py", "dist/python/ferry_runner/main.py", "dist/python/ferry_runner/values.py", "dist/python/_ferry_requirements.py", "dist/sdk/python-types/read_annotations.py"]) expect(files).toContain(f);
     expect(files.some((f) => f.startsWith("tests/") || f.startsWith("sdk/") || f.endsWith(".ts") && !f.endsWith(".d.ts"))).toBe(false);
   });
 
