@@ -7,6 +7,7 @@ the frame and this process reads each into a buffer of its own; a large result o
 leaves the same way, written from the buffers that hold it (an array's own memory).
 """
 
+import mmap
 import os
 import signal
 import struct
@@ -20,6 +21,8 @@ from .main_thread import MainThreadExecutor
 # The protocol's pipes; `move_protocol_fds` moves them out of user code's reach at start-up.
 IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
 OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
+# Buffers read from the worker from this size on are mapped pages of their own (_fresh_buffer).
+_MAPPED_MIN_BYTES = 1 << 20
 # At most this many buffers go to one writev call (the kernel's IOV_MAX).
 _MAX_IOVECS = 1024
 
@@ -56,9 +59,18 @@ def _write_all(views):
             views[start] = views[start][written:]
 
 
+def _fresh_buffer(n):
+    """A writable buffer of n bytes. A large one is mapped with its pages already in place
+    (MAP_POPULATE, Linux): faulting them in one at a time as the read fills them costs more than
+    the read itself. Its memory goes back to the system when the last value over it is freed."""
+    if n >= _MAPPED_MIN_BYTES and hasattr(mmap, "MAP_POPULATE"):
+        return mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
+    return bytearray(n)
+
+
 def read_exact(n):
     """n bytes from the worker, read straight into one buffer (no pieces to join)."""
-    buf = bytearray(n)
+    buf = _fresh_buffer(n)
     view = memoryview(buf)
     filled = 0
     while filled < n:

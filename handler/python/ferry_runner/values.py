@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import json
 import math
+import mmap
 import os
 import pickle
 import struct
@@ -322,8 +323,8 @@ def encode_parts(value, fmt, path):
 def decode_value(item, fmt, path):
     if fmt == "json":
         return item
-    if isinstance(item, (bytes, bytearray)):
-        raw = item  # the worker decoded the base64 of the wire already
+    if isinstance(item, (bytes, bytearray, mmap.mmap)):
+        raw = item  # the worker decoded the base64 of the wire already (an attachment's own buffer)
     elif isinstance(item, str):
         try:
             raw = base64.b64decode(item, validate=True)
