@@ -1,7 +1,7 @@
 /**
  * The MessagePack mapping: round trips in TypeScript, the exact bytes of the extension types,
  * errors that name a value's type and path, and the same values through the Python runner's
- * own decode/encode functions (handler/python/_ferry_values.py), so both sides agree on the wire.
+ * own decode/encode functions (handler/python/ferry_runner/values.py), so both sides agree on the wire.
  */
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
