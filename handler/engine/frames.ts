@@ -59,9 +59,10 @@ export class UnreadableFrameError extends Error {
   override name = "UnreadableFrameError";
 }
 
-function attachmentIndex(item: unknown): number | undefined {
+/** The marker's `$attachment` (any value: checked against the attachments listed), or undefined for any other item. */
+function attachmentMark(item: unknown): { index: unknown } | undefined {
   if (!item || typeof item !== "object" || !("$attachment" in item)) return undefined;
-  return (item as { $attachment: unknown }).$attachment as number;
+  return { index: (item as { $attachment: unknown }).$attachment };
 }
 
 /**
@@ -70,14 +71,16 @@ function attachmentIndex(item: unknown): number | undefined {
  */
 function attach(frame: Frame, attached: Buffer[]): Frame {
   const resolve = (item: unknown): unknown => {
-    const index = attachmentIndex(item);
-    if (index === undefined) return item;
-    const bytes = attached[index];
-    if (!bytes) throw new UnreadableFrameError(`a frame marks attachment ${String(index)} but lists ${attached.length}`);
-    return bytes;
+    const mark = attachmentMark(item);
+    if (!mark) return item;
+    const { index } = mark;
+    if (typeof index !== "number" || !Number.isInteger(index) || index < 0 || index >= attached.length) {
+      throw new UnreadableFrameError(`a frame marks attachment ${String(index)} but lists ${attached.length}`);
+    }
+    return attached[index];
   };
-  const { attachments: _sizes, ...rest } = frame;
-  const out = rest as Frame;
+  const out: Frame = { ...frame };
+  delete out.attachments;
   if (out.t === "yield") out.value = resolve(out.value);
   const response = out.response as Record<string, unknown> | undefined;
   if (out.t === "result" && response && typeof response === "object") response.result = resolve(response.result);

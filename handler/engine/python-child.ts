@@ -167,90 +167,90 @@ export interface ChildSpec {
 }
 
 export function spawnPythonChild(spec: ChildSpec): Child {
-    const proc = spawn(spec.python, ["-u", spec.runnerPath], {
-      stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
-      env: {
-        ...spec.env,
-        PYTHONUNBUFFERED: "1",
-        FERRY_IN_FD: "3",
-        FERRY_OUT_FD: "4",
-        // glibc raises its mmap threshold after each large free, up to 32 MB, and then keeps
-        // freed multi-MB argument buffers in the heap instead of returning them to the system:
-        // a fixed threshold at the blob threshold (1 MB) gives a finished call's memory back.
-        MALLOC_MMAP_THRESHOLD_: spec.env.MALLOC_MMAP_THRESHOLD_ ?? "1048576",
-      },
-      // Its own process group: a kill reaches whatever user code started (`sleep 60 &`, a
-      // daemon), and the runner takes that group down when the worker's pipe closes.
-      detached: GROUPS,
-    });
-    const child = new Child(proc);
-    trackGroup(proc.pid);
-    const decoder = new FrameDecoder();
-    const startTimer = setTimeout(() => {
-      child.setFailed(new Error(`the Python runner did not start within ${spec.startTimeoutMs} ms`));
-      child.kill();
-    }, spec.startTimeoutMs);
-    child.ready.then(
-      () => clearTimeout(startTimer),
-      () => clearTimeout(startTimer),
-    );
+  const proc = spawn(spec.python, ["-u", spec.runnerPath], {
+    stdio: ["ignore", "pipe", "pipe", "pipe", "pipe"],
+    env: {
+      ...spec.env,
+      PYTHONUNBUFFERED: "1",
+      FERRY_IN_FD: "3",
+      FERRY_OUT_FD: "4",
+      // glibc raises its mmap threshold after each large free, up to 32 MB, and then keeps
+      // freed multi-MB argument buffers in the heap instead of returning them to the system:
+      // a fixed threshold at the blob threshold (1 MB) gives a finished call's memory back.
+      MALLOC_MMAP_THRESHOLD_: spec.env.MALLOC_MMAP_THRESHOLD_ ?? "1048576",
+    },
+    // Its own process group: a kill reaches whatever user code started (`sleep 60 &`, a
+    // daemon), and the runner takes that group down when the worker's pipe closes.
+    detached: GROUPS,
+  });
+  const child = new Child(proc);
+  trackGroup(proc.pid);
+  const decoder = new FrameDecoder();
+  const startTimer = setTimeout(() => {
+    child.setFailed(new Error(`the Python runner did not start within ${spec.startTimeoutMs} ms`));
+    child.kill();
+  }, spec.startTimeoutMs);
+  child.ready.then(
+    () => clearTimeout(startTimer),
+    () => clearTimeout(startTimer),
+  );
 
-    child.output.on("data", (chunk: Buffer) => {
-      let frames: Frame[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (error) {
-        spec.logger.error({ err: error }, "unreadable frame from the Python child; restarting it");
-        child.killedByWorker = true;
-        child.kill();
-        return;
-      }
-      try {
-        for (const frame of frames) spec.onFrame(child, frame);
-      } catch (error) {
-        // A frame that cannot be handled (bad JSON text, a throwing callback) must not end the
-        // worker: the child is replaced like after an unreadable frame, and its calls answered.
-        spec.logger.error({ err: (error as Error).message }, "a frame from the Python child could not be handled; restarting it");
-        child.killedByWorker = true;
-        child.kill();
-      }
-    });
-    forEachLine(proc.stdout, (line) => spec.logger.info({ stream: "python-stdout" }, line));
-    forEachLine(proc.stderr, (line) => {
-      child.rememberStderr(line);
-      spec.logger.info({ stream: "python-stderr" }, line);
-    });
-    // A child that dies with data unread resets its pipes; the "close" handler answers its calls,
-    // so the resets themselves are only logged (unhandled, they would end the worker).
-    for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) {
-      stream?.on("error", (error: Error) => spec.logger.debug({ err: error.message }, "Python child pipe error"));
-    }
-    proc.on("error", (error) => {
-      spec.logger.error({ err: error, python: spec.python }, "could not start the Python child");
-      child.setFailed(new Error(`could not start ${spec.python}: ${error.message}`));
-    });
-    // The child is dead when it exits, not when its pipes close: a process it started may hold
-    // them open for as long as it likes. Its group is killed at once, the pipes get a moment to
-    // deliver what the child wrote before it exited, and then its calls are answered.
-    let answered = false;
-    const answer = (code: number | null, signal: NodeJS.Signals | null) => {
-      if (answered) return;
-      answered = true;
-      clearTimeout(drainTimer);
-      spec.onExit(child, code, signal);
-    };
-    let drainTimer: NodeJS.Timeout | undefined;
-    proc.on("exit", (code, signal) => {
-      untrackGroup(proc.pid);
+  child.output.on("data", (chunk: Buffer) => {
+    let frames: Frame[];
+    try {
+      frames = decoder.push(chunk);
+    } catch (error) {
+      spec.logger.error({ err: error }, "unreadable frame from the Python child; restarting it");
+      child.killedByWorker = true;
       child.kill();
-      drainTimer = setTimeout(() => {
-        for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) stream?.destroy();
-        answer(code, signal);
-      }, EXIT_DRAIN_MS);
-      drainTimer.unref();
-    });
-    proc.on("close", (code, signal) => answer(code, signal));
-    return child;
+      return;
+    }
+    try {
+      for (const frame of frames) spec.onFrame(child, frame);
+    } catch (error) {
+      // A frame that cannot be handled (bad JSON text, a throwing callback) must not end the
+      // worker: the child is replaced like after an unreadable frame, and its calls answered.
+      spec.logger.error({ err: (error as Error).message }, "a frame from the Python child could not be handled; restarting it");
+      child.killedByWorker = true;
+      child.kill();
+    }
+  });
+  forEachLine(proc.stdout, (line) => spec.logger.info({ stream: "python-stdout" }, line));
+  forEachLine(proc.stderr, (line) => {
+    child.rememberStderr(line);
+    spec.logger.info({ stream: "python-stderr" }, line);
+  });
+  // A child that dies with data unread resets its pipes; the "close" handler answers its calls,
+  // so the resets themselves are only logged (unhandled, they would end the worker).
+  for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) {
+    stream?.on("error", (error: Error) => spec.logger.debug({ err: error.message }, "Python child pipe error"));
+  }
+  proc.on("error", (error) => {
+    spec.logger.error({ err: error, python: spec.python }, "could not start the Python child");
+    child.setFailed(new Error(`could not start ${spec.python}: ${error.message}`));
+  });
+  // The child is dead when it exits, not when its pipes close: a process it started may hold
+  // them open for as long as it likes. Its group is killed at once, the pipes get a moment to
+  // deliver what the child wrote before it exited, and then its calls are answered.
+  let answered = false;
+  const answer = (code: number | null, signal: NodeJS.Signals | null) => {
+    if (answered) return;
+    answered = true;
+    clearTimeout(drainTimer);
+    spec.onExit(child, code, signal);
+  };
+  let drainTimer: NodeJS.Timeout | undefined;
+  proc.on("exit", (code, signal) => {
+    untrackGroup(proc.pid);
+    child.kill();
+    drainTimer = setTimeout(() => {
+      for (const stream of [proc.stdio[3], proc.stdio[4], proc.stdout, proc.stderr]) stream?.destroy();
+      answer(code, signal);
+    }, EXIT_DRAIN_MS);
+    drainTimer.unref();
+  });
+  proc.on("close", (code, signal) => answer(code, signal));
+  return child;
 }
 
 export function describeExit(code: number | null, signal: NodeJS.Signals | null, stderrTail: string[]): string {

@@ -175,5 +175,7 @@ describe("the frame decoder", () => {
     expect(() => decoder.push(Buffer.concat([header, body]))).toThrow(/5000 bytes exceeds the 1000-byte limit/);
     const stray = childFrame({ t: "yield", id: 1, index: 0, value: { $attachment: 3 } }, [Buffer.from("x")]);
     expect(() => new FrameDecoder().push(stray)).toThrow(/marks attachment 3 but lists 1/);
+    const named = childFrame({ t: "result", id: 1, response: { success: true, result: { $attachment: "constructor" } } }, [Buffer.from("x")]);
+    expect(() => new FrameDecoder().push(named)).toThrow(/marks attachment constructor but lists 1/);
   });
 });
