@@ -65,7 +65,7 @@ export const largeValuesGroup: BenchGroup = {
       const rate = (ms: number[]) => summarize(ms.map((m) => mibPerSecond(size, m)));
       const [toRate, fromRate, copyRate, writeRate, readRate] = [rate(to), rate(from), rate(copies), rate(writes), rate(reads)];
       const memcpyFloor: Floor = { name: `memcpy of ${mb} MB in Node (Buffer.copy)`, value: copyRate.max, unit: "MB/s", stats: copyRate };
-      const note = `best of ${runs}. The value's MessagePack bytes travel beside the frame's document both ways (an attachment): in, read into one buffer that numpy.frombuffer makes the array over; out, written from the array's own memory and read by the engine into one buffer of the announced size.`;
+      const note = `best of ${runs}. The value's MessagePack bytes travel beside the frame's document both ways (an attachment): in, read into one buffer (pages mapped for it in one step) that numpy.frombuffer makes the array over; out, written from the array's own memory and read by the engine into one buffer of the announced size.`;
       const inRatio = toRate.max / writeRate.max;
       const outRatio = fromRate.max / readRate.max;
       ctx.report(`large.engine-in.${mb}mb`, {
