@@ -22,6 +22,25 @@ function graphqlType(schema: z.ZodType, key: EndpointSettingKey): string {
 /** The endpoint's settings as GraphQL field lines, the same in the `Endpoint` type and the `EndpointInput`. */
 const ENDPOINT_SETTING_FIELDS = ENDPOINT_SETTING_KEYS.map((key) => `    ${key}: ${graphqlType(EndpointSettingsSchema.shape[key], key)}`).join("\n");
 
+/** A template's fields as both its type and its input show them (GraphQL keeps output and input types apart). */
+const TEMPLATE_FIELDS = [
+  "name: String",
+  "imageName: String",
+  "containerDiskInGb: Int",
+  "volumeInGb: Int",
+  "volumeMountPath: String",
+  "dockerArgs: String",
+  "ports: String",
+  "startScript: String",
+  "isServerless: Boolean",
+  "advancedStart: Boolean",
+  "containerRegistryAuthId: String",
+  "isPublic: Boolean",
+  "readme: String",
+]
+  .map((line) => `    ${line}`)
+  .join("\n");
+
 export const RUNPOD_SCHEMA_SDL = /* GraphQL */ `
   "Any JSON value (a template's free-form config)."
   scalar JSON
@@ -49,41 +68,17 @@ export const RUNPOD_SCHEMA_SDL = /* GraphQL */ `
 
   type PodTemplate {
     id: String!
-    name: String
-    imageName: String
-    containerDiskInGb: Int
-    volumeInGb: Int
-    volumeMountPath: String
-    dockerArgs: String
     env: [EnvironmentVariable]
-    ports: String
-    startScript: String
-    isServerless: Boolean
-    advancedStart: Boolean
-    containerRegistryAuthId: String
-    isPublic: Boolean
-    readme: String
+${TEMPLATE_FIELDS}
   }
 
   input PodTemplateInput {
     id: String
-    name: String
-    imageName: String
-    containerDiskInGb: Int
-    volumeInGb: Int
-    volumeMountPath: String
-    dockerArgs: String
     env: [EnvironmentVariableInput]
-    ports: String
-    startScript: String
-    isServerless: Boolean
-    advancedStart: Boolean
+${TEMPLATE_FIELDS}
     config: JSON
-    containerRegistryAuthId: String
     startSsh: Boolean
     startJupyter: Boolean
-    isPublic: Boolean
-    readme: String
     category: String
   }
 
