@@ -6,7 +6,11 @@
  * Decoding keeps numpy's dtype where a typed array has it; float16 widens to float32, and a
  * big-endian array is swapped to this host's order.
  */
+import { binHead, extHead, SPLICE_MIN_BYTES, SplicedBytes } from "./codec-parts.ts";
 import { SerializationError } from "./errors.ts";
+
+/** MessagePack extension type of an ndarray. */
+export const EXT_NDARRAY = 1;
 
 const UINT32_MAX = 2 ** 32 - 1;
 
@@ -88,11 +92,11 @@ export function bytesOf(view: ArrayBufferView): Uint8Array {
  * ndarray of its dtype and shape (one dimension by default). Undefined for an array with no
  * numpy dtype.
  */
-export function prepareTypedArray(value: NumericTypedArray, path: string): Uint8Array | NdArrayValue | undefined {
+export function prepareTypedArray(value: NumericTypedArray, path: string): Uint8Array | NdArrayValue | SplicedBytes | undefined {
   const carried = value as Partial<NdArray>;
   const shape = carried.shape;
   const isBytes = value instanceof Uint8Array && shape === undefined;
-  if (isBytes) return value;
+  if (isBytes) return prepareBytes(value);
   const dtype = typeof carried.dtype === "string" ? carried.dtype : DTYPE_OF.get(value.constructor);
   if (!dtype) return undefined;
   let dims: number[] = [value.length];
@@ -104,7 +108,15 @@ export function prepareTypedArray(value: NumericTypedArray, path: string): Uint8
     dims = shape;
   }
   if (!LITTLE_ENDIAN && value.BYTES_PER_ELEMENT > 1) throw new SerializationError(path, "typed arrays are sent little-endian; this host is big-endian");
-  return new NdArrayValue(dtype, dims, bytesOf(value));
+  const nd = new NdArrayValue(dtype, dims, bytesOf(value));
+  if (nd.bytes.byteLength < SPLICE_MIN_BYTES) return nd;
+  const head = ndPayloadHead(nd);
+  return new SplicedBytes(Buffer.concat([extHead(EXT_NDARRAY, head.byteLength + nd.bytes.byteLength), head]), nd.bytes);
+}
+
+/** Bytes as packed: as they are, or, when large, to be sent from their own memory. */
+export function prepareBytes(bytes: Uint8Array): Uint8Array | SplicedBytes {
+  return bytes.byteLength < SPLICE_MIN_BYTES ? bytes : new SplicedBytes(binHead(bytes.byteLength), bytes);
 }
 
 function strHeader(length: number): number[] {
@@ -124,19 +136,53 @@ function uintBytes(n: number): number[] {
   return out;
 }
 
-export function packNdPayload(v: NdArrayValue): Uint8Array {
+/** The ext 1 payload up to the array's bytes: `[dtype, shape,` and the data's bin header. */
+function ndPayloadHead(v: NdArrayValue): Uint8Array {
   const dtype = Buffer.from(v.dtype, "ascii");
   const head: number[] = [0x93, ...strHeader(dtype.length), ...dtype];
   head.push(...(v.shape.length < 16 ? [0x90 | v.shape.length] : [0xdc, v.shape.length >> 8, v.shape.length & 0xff]));
   for (const d of v.shape) head.push(...uintBytes(d));
-  const n = v.bytes.byteLength;
-  if (n < 256) head.push(0xc4, n);
-  else if (n < 65536) head.push(0xc5, n >> 8, n & 0xff);
-  else head.push(0xc6, (n >>> 24) & 0xff, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
-  const out = new Uint8Array(head.length + n);
+  head.push(...binHead(v.bytes.byteLength));
+  return Uint8Array.from(head);
+}
+
+export function packNdPayload(v: NdArrayValue): Uint8Array {
+  const head = ndPayloadHead(v);
+  const out = new Uint8Array(head.length + v.bytes.byteLength);
   out.set(head, 0);
   out.set(v.bytes, head.length);
   return out;
+}
+
+/**
+ * Whether decoding may keep a large array in the received buffer's memory (a view, moved by at
+ * most 7 bytes to align it) instead of copying it out: set while decoding a buffer that belongs
+ * to the decode alone (a downloaded blob, base64 decoded for this value).
+ */
+let receivedBufferOwned = false;
+
+/** Runs `decode` with large arrays kept in the buffer it reads (see receivedBufferOwned). */
+export function decodingOwnedBuffer<T>(decode: () => T): T {
+  receivedBufferOwned = true;
+  try {
+    return decode();
+  } finally {
+    receivedBufferOwned = false;
+  }
+}
+
+/**
+ * The array's bytes at an offset aligned to `align` in their buffer. A view where the buffer is
+ * the decode's own: moved back in place when misaligned, over the payload's own header, which is
+ * read already and no one reads again. Otherwise a copy (typed arrays need aligned offsets).
+ */
+function alignedData(data: Uint8Array, align: number): Uint8Array {
+  if (!receivedBufferOwned || data.byteLength < SPLICE_MIN_BYTES) return Uint8Array.prototype.slice.call(data) as Uint8Array;
+  const shift = data.byteOffset % align;
+  if (shift === 0) return data;
+  const whole = new Uint8Array(data.buffer, 0, data.byteOffset + data.byteLength);
+  whole.copyWithin(data.byteOffset - shift, data.byteOffset);
+  return whole.subarray(data.byteOffset - shift, data.byteOffset - shift + data.byteLength);
 }
 
 class PayloadReader {
@@ -263,13 +309,12 @@ export function unpackNdPayload(payload: Uint8Array): NdArray {
   const count = shape.reduce((a, b) => a * b, 1);
   if (count * size_ !== data.byteLength)
     throw new SerializationError("ndarray", `shape [${shape.join(", ")}] of ${dtype} needs ${count * size_} bytes, the payload has ${data.byteLength}`);
-  // A copy: the payload is a view into the received message, and typed arrays need aligned offsets.
-  const copy = Uint8Array.prototype.slice.call(data) as Uint8Array;
+  const copy = alignedData(data, size_);
   if (order === ">" && size_ > 1) {
     for (let i = 0; i < copy.length; i += size_) copy.subarray(i, i + size_).reverse();
   }
   if (kind === "f" && size_ === 2) {
-    const halves = new Uint16Array(copy.buffer);
+    const halves = new Uint16Array(copy.buffer, copy.byteOffset, count);
     const out = new Float32Array(halves.length);
     for (let i = 0; i < halves.length; i++) out[i] = halfToFloat(halves[i]!);
     return ndarray(out, shape, "<f4");
@@ -277,6 +322,6 @@ export function unpackNdPayload(payload: Uint8Array): NdArray {
   const ctor = CTOR_OF[`${kind}${size_}`];
   if (!ctor) throw new SerializationError("ndarray", `dtype ${JSON.stringify(dtype)} has no typed array`);
   const normalized = kind === "b" ? "|b1" : size_ === 1 ? `|${kind}1` : `<${kind}${size_}`;
-  return ndarray(new ctor(copy.buffer as ArrayBuffer, 0, count), shape, normalized);
+  return ndarray(new ctor(copy.buffer as ArrayBuffer, copy.byteOffset, count), shape, normalized);
 }
 

@@ -12,12 +12,13 @@
  * integer becomes a number when it is a safe integer, else a bigint.
  */
 import { Packr, Unpackr, addExtension } from "msgpackr";
-import { bytesOf, NdArrayValue, packNdPayload, prepareTypedArray, unpackNdPayload, type NumericTypedArray } from "./codec-ndarray.ts";
+import { bytesOf, decodingOwnedBuffer, EXT_NDARRAY, NdArrayValue, packNdPayload, prepareBytes, prepareTypedArray, unpackNdPayload, type NumericTypedArray } from "./codec-ndarray.ts";
+import { joinParts, packParts, SplicedBytes, writeSpliced, type EncodedValue } from "./codec-parts.ts";
 import { SerializationError } from "./errors.ts";
 
 export { ndarray, type NdArray, type NumericTypedArray } from "./codec-ndarray.ts";
+export type { EncodedValue } from "./codec-parts.ts";
 
-const EXT_NDARRAY = 1;
 const EXT_BIGINT = 2;
 
 /** An integer outside the 64-bit range; msgpackr writes it as ext 2. */
@@ -28,6 +29,15 @@ class BigIntValue {
 // msgpackr keeps extensions in module state; these two classes are the codec's own (only its
 // walk makes them), so registering them cannot change how anyone else's values are packed.
 addExtension({ Class: NdArrayValue, type: EXT_NDARRAY, pack: (v: NdArrayValue) => packNdPayload(v), unpack: (b: Uint8Array) => unpackNdPayload(b) });
+// A large array or bytes value: msgpackr hands pack a writer at its position (an argument its
+// types leave out), and the run writes its own header there (codec-parts.ts). Its unpack is
+// the ndarray's: registering a type sets the reader of that type too.
+addExtension({
+  Class: SplicedBytes,
+  type: EXT_NDARRAY,
+  pack: ((v: SplicedBytes, allocate: Parameters<typeof writeSpliced>[1]) => writeSpliced(v, allocate)) as unknown as (v: SplicedBytes) => Uint8Array,
+  unpack: (b: Uint8Array) => unpackNdPayload(b),
+});
 addExtension({
   Class: BigIntValue,
   type: EXT_BIGINT,
@@ -87,12 +97,12 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
   if (value === null) return null;
   const obj = value as object;
   if (ArrayBuffer.isView(obj)) {
-    if (obj instanceof DataView) return bytesOf(obj);
+    if (obj instanceof DataView) return prepareBytes(bytesOf(obj));
     const prepared = prepareTypedArray(obj as NumericTypedArray, path);
     if (prepared === undefined) throw unsupported(path, obj);
     return prepared;
   }
-  if (obj instanceof ArrayBuffer) return new Uint8Array(obj);
+  if (obj instanceof ArrayBuffer) return prepareBytes(new Uint8Array(obj));
   if (obj instanceof Date) {
     if (Number.isNaN(obj.getTime())) throw new SerializationError(path, "an invalid Date cannot be sent");
     return obj;
@@ -135,14 +145,23 @@ function prepare(value: unknown, path: string, seen: Set<object>): unknown {
   return out;
 }
 
-/** MessagePack bytes of one value. `path` names the value in errors (`args[0]`, `kwargs.top_k`). */
-export function encode(value: unknown, path = "value"): Uint8Array {
+/**
+ * MessagePack of one value as parts: large arrays and bytes are sent from the caller's own
+ * memory, beside the small document around them (codec-parts.ts). `path` names the value in
+ * errors (`args[0]`, `kwargs.top_k`).
+ */
+export function encodeParts(value: unknown, path = "value"): EncodedValue {
   const prepared = prepare(value, path, new Set());
   try {
-    return packr.pack(prepared);
+    return packParts(() => packr.pack(prepared));
   } catch (cause) {
     throw new SerializationError(path, `cannot be packed: ${cause instanceof Error ? cause.message : String(cause)}`);
   }
+}
+
+/** MessagePack bytes of one value, in one buffer. */
+export function encode(value: unknown, path = "value"): Uint8Array {
+  return joinParts(encodeParts(value, path));
 }
 
 /** Base64 of one value's MessagePack bytes: the form args, kwargs and results take on the wire. */
@@ -151,10 +170,14 @@ export function encodeBase64(value: unknown, path = "value"): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64");
 }
 
-export function decode(bytes: Uint8Array, path = "value"): unknown {
+/**
+ * The value `bytes` encode. With `owned` (the buffer is this decode's alone and is not read
+ * again), large arrays are views into it instead of copies.
+ */
+export function decode(bytes: Uint8Array, path = "value", owned = false): unknown {
   let raw: unknown;
   try {
-    raw = unpackr.unpack(bytes);
+    raw = owned ? decodingOwnedBuffer(() => unpackr.unpack(bytes)) : unpackr.unpack(bytes);
   } catch (cause) {
     if (cause instanceof SerializationError) throw new SerializationError(path, cause.message);
     throw new SerializationError(path, `cannot be decoded as MessagePack: ${cause instanceof Error ? cause.message : String(cause)}`);
@@ -164,7 +187,7 @@ export function decode(bytes: Uint8Array, path = "value"): unknown {
 
 export function decodeBase64(text: string, path = "value"): unknown {
   if (typeof text !== "string") throw new SerializationError(path, `expected base64 text, got ${typeof text}`);
-  return decode(Buffer.from(text, "base64"), path);
+  return decode(Buffer.from(text, "base64"), path, true);
 }
 
 /** Turns msgpackr's Maps into plain objects where all keys are strings, and Buffers into Uint8Arrays. */

@@ -17,10 +17,14 @@ export interface OutputPlace {
   putUrl: string;
 }
 
+import type { EncodedValue } from "../codec-parts.ts";
+
 export interface BlobStore {
   /** "local" or "s3", for messages. */
   readonly kind: string;
-  putInput(bytes: Uint8Array, signal?: AbortSignal): Promise<StoredInput>;
+  /** Stores an encoded value, sent part after part. */
+  putInput(value: EncodedValue, signal?: AbortSignal): Promise<StoredInput>;
+  /** The bytes the worker wrote to a place (its size as the worker's reference says); the caller may keep and change them. */
   outputPlaces(count: number, signal?: AbortSignal): Promise<OutputPlace[]>;
   /** The bytes the worker wrote to a place (its size as the worker's reference says). */
   read(key: string, bytes: number, signal?: AbortSignal): Promise<Uint8Array>;

@@ -9,7 +9,8 @@
  */
 import { BlobOutputRefSchema, type BlobInputRef, type BlobOutputs } from "../../protocol/blob-ref.ts";
 import { RUN_BODY_LIMIT_BYTES } from "../../protocol/runpod-jobs.ts";
-import { decode, encode } from "../codec.ts";
+import { decode, encodeParts } from "../codec.ts";
+import { joinParts } from "../codec-parts.ts";
 import { PayloadTooLargeError, SerializationError } from "../errors.ts";
 import type { BlobStore, OutputPlace } from "./blob-store.ts";
 import { estimateEncodedBytes } from "./size-estimate.ts";
@@ -55,12 +56,12 @@ export class CallValues {
       if (estimate > this.cap.bytes) throw new PayloadTooLargeError(estimate, this.cap.bytes, this.cap.route);
     }
     const one = async (value: unknown, path: string): Promise<EncodedArg> => {
-      const bytes = encode(value, path);
+      const encoded = encodeParts(value, path);
       const { store, thresholdBytes } = this.options;
-      if (!store || bytes.byteLength <= thresholdBytes) return toBase64(bytes);
-      const { key, url } = await store.putInput(bytes, signal);
+      if (!store || encoded.byteLength <= thresholdBytes) return toBase64(joinParts(encoded));
+      const { key, url } = await store.putInput(encoded, signal);
       this.stored.push(key);
-      return { ferry_blob: { url, bytes: bytes.byteLength } };
+      return { ferry_blob: { url, bytes: encoded.byteLength } };
     };
     const [args, kwargEntries] = await Promise.all([
       Promise.all(positional.map((value, i) => one(value, `args[${i}]`))),
@@ -94,7 +95,7 @@ export class CallValues {
     if (!place || !this.options.store) throw new SerializationError(path, `the worker answered blob place ${ref.data.ferry_blob.slot}, which this call did not give it`);
     this.read.add(place.key);
     const bytes = await this.options.store.read(place.key, ref.data.ferry_blob.bytes, signal);
-    return decode(bytes, path);
+    return decode(bytes, path, true);
   }
 
   /** Deletes what the call stored and what the worker wrote for it; not waited for, and a failure only leaves objects to the retention sweep. */

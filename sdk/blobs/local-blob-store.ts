@@ -1,6 +1,7 @@
 /** Call values in the local server's blob store (its routes: sdk/local-server/blob-api.ts). */
 import { z } from "zod";
-import { getBlob } from "../../protocol/blob-http.ts";
+import { getBlob, uploadBlob } from "../../protocol/blob-http.ts";
+import type { EncodedValue } from "../codec-parts.ts";
 import { BlobStoreError } from "../errors.ts";
 import type { BlobStore, OutputPlace, StoredInput } from "./blob-store.ts";
 
@@ -20,32 +21,33 @@ export class LocalBlobStore implements BlobStore {
     this.headers = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   }
 
-  private async post<T extends z.ZodTypeAny>(path: string, body: string | Uint8Array, schema: T, what: string, signal?: AbortSignal, json = true): Promise<z.output<T>> {
-    let response: Response | undefined;
-    // A failure before any answer (a kept-alive connection the server closed as it was reused)
-    // is tried again: a repeated upload only leaves an unused blob to the retention sweep.
-    for (let attempt = 1; !response; attempt++) {
-      try {
-        response = await fetch(`${this.root}${path}`, {
-          method: "POST",
-          // fetch's types want an ArrayBuffer-backed view; a Buffer's may be shared, which fetch reads the same.
-          body: body as string | Uint8Array<ArrayBuffer>,
-          headers: { ...this.headers, "content-type": json ? "application/json" : "application/octet-stream" },
-          signal: signal ?? null,
-        });
-      } catch (error) {
-        if (signal?.aborted || attempt >= 3) throw new BlobStoreError(`local blob store: ${what} failed: ${(error as Error).message}`);
-      }
+  /**
+   * A POST to the store; its answer is JSON. A failure before any answer (a kept-alive
+   * connection the server closed as it was reused) is tried again: a repeated upload only
+   * leaves an unused blob to the retention sweep.
+   */
+  private async post<T extends z.ZodTypeAny>(path: string, body: string | readonly Uint8Array[], schema: T, what: string, signal?: AbortSignal): Promise<z.output<T>> {
+    const json = typeof body === "string";
+    let answer: { status: number; text: string };
+    try {
+      answer = await uploadBlob(`${this.root}${path}`, "POST", json ? Buffer.from(body) : body, { ...this.headers, "content-type": json ? "application/json" : "application/octet-stream" }, signal);
+    } catch (error) {
+      throw new BlobStoreError(`local blob store: ${what} failed: ${(error as Error).message}`);
     }
-    const text = await response.text();
-    if (!response.ok) throw new BlobStoreError(`local blob store: ${what} answered HTTP ${response.status}: ${text.slice(0, 200)}`);
-    const parsed = schema.safeParse(JSON.parse(text));
+    if (answer.status < 200 || answer.status > 299) throw new BlobStoreError(`local blob store: ${what} answered HTTP ${answer.status}: ${answer.text.slice(0, 200)}`);
+    let answerBody: unknown;
+    try {
+      answerBody = JSON.parse(answer.text);
+    } catch {
+      throw new BlobStoreError(`local blob store: ${what} answered text that is not JSON`);
+    }
+    const parsed = schema.safeParse(answerBody);
     if (!parsed.success) throw new BlobStoreError(`local blob store: ${what} answered an unexpected shape`);
     return parsed.data;
   }
 
-  putInput(bytes: Uint8Array, signal?: AbortSignal): Promise<StoredInput> {
-    return this.post("", bytes, StoredSchema, "storing an input", signal, false);
+  putInput(value: EncodedValue, signal?: AbortSignal): Promise<StoredInput> {
+    return this.post("", value.parts, StoredSchema, "storing an input", signal);
   }
 
   /**

@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { getBlob } from "../../protocol/blob-http.ts";
+import { joinParts, type EncodedValue } from "../codec-parts.ts";
 import { BlobStoreError } from "../errors.ts";
 import type { BlobStore, OutputPlace, StoredInput } from "./blob-store.ts";
 import type { BlobStoreOptions } from "./blob-store-options.ts";
@@ -50,8 +51,9 @@ export class S3BlobStore implements BlobStore {
     return new BlobStoreError(`S3 blob store (bucket ${this.bucket}): ${what} failed: ${(error as Error).message}`);
   }
 
-  async putInput(bytes: Uint8Array, signal?: AbortSignal): Promise<StoredInput> {
+  async putInput(value: EncodedValue, signal?: AbortSignal): Promise<StoredInput> {
     this.sweepOnce();
+    const bytes = joinParts(value);
     const key = this.key("in");
     try {
       await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: bytes, ContentLength: bytes.byteLength }), { abortSignal: signal });

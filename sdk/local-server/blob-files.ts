@@ -7,11 +7,12 @@
  * older than the retention (the longest a job's result is kept).
  */
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
-import { createReadStream, createWriteStream, mkdirSync, readdirSync, rmSync, statSync, renameSync } from "node:fs";
+import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync, renameSync } from "node:fs";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { sendBlobFile } from "./blob-send.ts";
 import { HttpError } from "./http-util.ts";
 import { RUN_RETENTION_MS } from "../../protocol/runpod-jobs.ts";
 
@@ -103,7 +104,7 @@ export class BlobFiles {
       throw new HttpError(404, "no such blob (it was never written, or was deleted)");
     }
     res.writeHead(200, { "content-type": "application/octet-stream", "content-length": size });
-    await pipeline(createReadStream(target), res).catch(() => undefined);
+    await sendBlobFile(target, size, res);
   }
 
   delete(keys: string[]): void {

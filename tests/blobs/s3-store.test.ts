@@ -83,7 +83,7 @@ describe("an S3-compatible blob store", () => {
 
   it("an expired presigned URL fails the job naming the argument", async () => {
     const store = new S3BlobStore({ bucket: BUCKET, endpoint: s3Url, ...KEYS, urlTtlSeconds: 1 });
-    const stored = await store.putInput(new Uint8Array([0xc4, 1, 7]));
+    const stored = await store.putInput({ parts: [new Uint8Array([0xc4, 1, 7])], byteLength: 3 });
     await new Promise((r) => setTimeout(r, 2_100));
     const engine = newEngine();
     try {
