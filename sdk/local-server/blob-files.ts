@@ -18,6 +18,13 @@ import { RUN_RETENTION_MS } from "../../protocol/runpod-jobs.ts";
 
 export type BlobAccess = "read" | "write";
 
+/**
+ * Bytes of an upload held while the file write before them is under way; they then go to the
+ * file in one write (writev). Large, so that a 64 KB socket read is not a trip through libuv's
+ * thread pool of its own.
+ */
+const WRITE_BATCH_BYTES = 1024 * 1024;
+
 const KEY_PATTERN = /^[0-9]{13}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface BlobFilesOptions {
@@ -78,6 +85,7 @@ export class BlobFiles {
     let size = 0;
     const limit = this.maxBytes;
     const counter = new Transform({
+      highWaterMark: WRITE_BATCH_BYTES,
       transform(chunk: Buffer, _encoding, done) {
         size += chunk.length;
         if (size > limit) done(new HttpError(413, `blob is over this server's ${limit}-byte limit`));
@@ -85,7 +93,7 @@ export class BlobFiles {
       },
     });
     try {
-      await pipeline(req, counter, createWriteStream(partial));
+      await pipeline(req, counter, createWriteStream(partial, { highWaterMark: WRITE_BATCH_BYTES }));
       renameSync(partial, target);
     } catch (error) {
       rmSync(partial, { force: true });
