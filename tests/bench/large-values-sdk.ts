@@ -112,7 +112,7 @@ export const largeValuesSdkGroup: BenchGroup = {
           stats: r,
           ...(rateGoal(mb) ? { met: r.max >= RATE_GOAL_MB_S } : {}),
           note,
-          limit: "each value crosses HTTP twice (caller to store, store to worker) plus the worker's pipes to the child.",
+          limit: "each value crosses HTTP twice (caller to store, store to worker) plus the worker's pipes to the child; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless started with GLIBC_TUNABLES=glibc.malloc.hugetlb=1).",
         });
       }
     };
@@ -139,7 +139,7 @@ export const largeValuesSdkGroup: BenchGroup = {
         unit: "×",
         met: callerX <= 3,
         note: `${PEAK_MB} MB Float32Array echoed; growth of this process's RSS over the call (sampled every 5 ms), the value itself and its result included.`,
-        limit: "the encoded copy, the downloaded bytes and the decoded array are alive together at the end of the call.",
+        limit: "the downloaded blob, which the decoded array is a view of (the argument is sent from its own memory, with no encoded copy).",
       });
       ctx.report("large.peak-worker.256mb", {
         value: workerX,
