@@ -14,6 +14,7 @@ import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
+import { releaseAfterTransfer } from "./engine/memory-release.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
@@ -124,9 +125,9 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine, onProgress }, timings);
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
-      let resolved: ResolvedArguments;
+      let callJob: EngineJob | undefined;
       try {
-        resolved = await resolveArgumentBlobs(request, ctx.signal);
+        callJob = engineJob(request, await resolveArgumentBlobs(request, ctx.signal));
       } catch (error) {
         if (!(error instanceof ArgumentBlobError)) throw error;
         ctx.logger.warn({ err: error.message }, "an argument blob could not be read");
@@ -157,7 +158,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
 
       onProgress(preparing ? { phase: "running" } : { phase: "running", worker_id: ctx.workerId });
       const executeStarted = performance.now();
-      const outcome = await options.engine.call(engineJob(request, resolved), {
+      const calling = options.engine.call(callJob, {
         signal: ctx.signal,
         timeoutMs: request.timeout_ms ?? options.defaultTimeoutMs,
         onLog: (line) => {
@@ -167,6 +168,9 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         onValue,
         valuesAsBytes: binary,
       });
+      // The arguments are the child's once written: this job does not keep them alive while the call runs.
+      callJob = undefined;
+      const outcome = await calling;
       timings.execute_ms = since(executeStarted);
       // The runner reports stream_count for every generator call, and only for those.
       ctx.setStreamResult(outcome.stream_count !== undefined);
@@ -179,6 +183,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         } catch (error) {
           deliveryError = error as Error;
         }
+        releaseAfterTransfer(bytes.byteLength);
       }
       if (deliveryError) {
         ctx.logger.error({ err: deliveryError.message }, "a value could not be delivered");

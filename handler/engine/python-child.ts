@@ -103,12 +103,16 @@ export class Child {
     this.failReady(error);
   }
 
-  /** A frame, then the attachments it lists (each written from its own buffer, uncopied). */
-  send(frame: Frame, attachments: Uint8Array[] = []): void {
+  /**
+   * A frame, then the attachments it lists (each written from its own buffer, uncopied);
+   * `onWritten` once the pipe has taken all of them (or failed to).
+   */
+  send(frame: Frame, attachments: Uint8Array[] = [], onWritten?: () => void): void {
     if (!this.alive) return;
     // A write to a child that just died fails with EPIPE; its calls are answered by the exit path.
-    this.input.write(encodeFrame(frame), () => undefined);
-    for (const bytes of attachments) this.input.write(bytes, () => undefined);
+    const last = attachments.length;
+    this.input.write(encodeFrame(frame), last === 0 ? () => onWritten?.() : () => undefined);
+    attachments.forEach((bytes, i) => this.input.write(bytes, i === last - 1 ? () => onWritten?.() : () => undefined));
   }
 
   /** SIGKILL to the child's whole process group (where there are groups), so nothing it started stays. */

@@ -15,6 +15,7 @@ import { childEnvironment } from "../child-environment.ts";
 import { bytesToBase64, deathOutcome, decodeArguments, toOutcome } from "./call-outcomes.ts";
 import type { CallOptions, CallOutcome, CancelReason, ChildInfo, EngineJob, EngineOptions, LiveLogLine, RequirementCheck } from "./engine-types.ts";
 import { detachLargeBytes, type Frame } from "./frames.ts";
+import { releaseAfterTransfer } from "./memory-release.ts";
 import { describeExit, pythonSourcePath, spawnPythonChild, type Child, type PendingCall } from "./python-child.ts";
 
 export type { CallOptions, CallOutcome, ChildInfo, EngineJob, EngineOptions, LiveLogLine, RequirementCheck } from "./engine-types.ts";
@@ -101,7 +102,10 @@ export class PythonEngine extends EventEmitter {
       case "result": {
         const call = child.calls.get(Number(frame.id));
         if (!call) return;
-        this.finish(child, call, toOutcome(frame.response as Record<string, unknown>, call.options.valuesAsBytes === true));
+        const outcome = toOutcome(frame.response as Record<string, unknown>, call.options.valuesAsBytes === true);
+        // The pipe's chunks that a large result was read from are dead now; only its own buffer lives on.
+        releaseAfterTransfer(outcome.result_bytes?.byteLength ?? 0);
+        this.finish(child, call, outcome);
         return;
       }
       case "reply": {
@@ -157,8 +161,26 @@ export class PythonEngine extends EventEmitter {
     if (options.signal?.aborted) return { success: false, error_type: ErrorType.Cancelled, error: "Cancelled before it started", stdout: "" };
     const decoded = decodeArguments(job);
     if ("error" in decoded) return { success: false, error_type: ErrorType.DeserializationError, error: decoded.error, stdout: "" };
-    const childJob = decoded.job;
     const id = this.nextId++;
+    const outcome = this.pending(child, id, job.serialization_format, options);
+    try {
+      const { job: framed, attachments } = detachLargeBytes(decoded.job);
+      const attachedBytes = attachments.reduce((sum, bytes) => sum + bytes.byteLength, 0);
+      child.send({ t: "call", id, job: framed, attachments: attachments.map((a) => a.byteLength) }, attachments, () => releaseAfterTransfer(attachedBytes));
+    } catch (error) {
+      // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
+      const call = child.calls.get(id);
+      if (call) this.finish(child, call, { success: false, error_type: ErrorType.DeserializationError, error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
+    }
+    return outcome;
+  }
+
+  /**
+   * A call registered with the child, answered by its result frame, its cancel, its timeout or
+   * the child's death. Its closures hold the call's options and id, never its arguments: those
+   * are the child's once written, and go when the pipe has taken them.
+   */
+  private pending(child: Child, id: number, format: EngineJob["serialization_format"], options: CallOptions): Promise<CallOutcome> {
     return new Promise<CallOutcome>((resolve) => {
       // The abort reason says why: a timeout enforced upstream stays a Timeout, not a cancel.
       const onAbort = () => {
@@ -168,7 +190,7 @@ export class PythonEngine extends EventEmitter {
       };
       const call: PendingCall = {
         id,
-        format: job.serialization_format,
+        format,
         resolve,
         options,
         timers: [],
@@ -179,13 +201,6 @@ export class PythonEngine extends EventEmitter {
       if (options.timeoutMs !== undefined) {
         const timeoutMs = options.timeoutMs;
         call.timers.push(setTimeout(() => this.cancel(child, id, ErrorType.Timeout, `Timed out after ${timeoutMs} ms`), timeoutMs));
-      }
-      try {
-        const { job: framed, attachments } = detachLargeBytes(childJob);
-        child.send({ t: "call", id, job: framed, attachments: attachments.map((a) => a.byteLength) }, attachments);
-      } catch (error) {
-        // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
-        this.finish(child, call, { success: false, error_type: ErrorType.DeserializationError, error: `The call could not be sent to Python: ${(error as Error).message}`, stdout: "" });
       }
     });
   }

@@ -121,6 +121,9 @@ def reader_thread(loop, dispatch):
             sys.__stderr__.flush()
             os._exit(70)
         loop.call_soon_threadsafe(dispatch, frame)
+        # This loop's names would otherwise hold the last call's frame and its arguments (their
+        # buffers) until the next frame arrives, long after the call itself has let them go.
+        del frame, body, attached
     end_of_input(loop)
 
 

@@ -96,6 +96,9 @@ class MainThreadExecutor:
             with self.lock:
                 self.busy = False
             done(ok, value)
+            # Held by this loop's names, the finished call's arguments and result would stay in
+            # memory until the next synchronous call came.
+            del call, work, done, value
 
     def shielded(self):
         return _Shield(self)
