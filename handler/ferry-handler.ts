@@ -14,7 +14,7 @@ import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
-import { releaseAfterTransfer } from "./engine/memory-release.ts";
+import { countTransfer, release } from "./engine/memory-release.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
@@ -126,8 +126,12 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
       let callJob: EngineJob | undefined;
+      // The fetched blobs' buffers, freed once the child has them (release passes over the rest).
+      let fetched: unknown[];
       try {
-        callJob = engineJob(request, await resolveArgumentBlobs(request, ctx.signal));
+        const resolved = await resolveArgumentBlobs(request, ctx.signal);
+        fetched = [...resolved.args, ...resolved.constructor_args, ...Object.values(resolved.kwargs), ...Object.values(resolved.constructor_kwargs)];
+        callJob = engineJob(request, resolved);
       } catch (error) {
         if (!(error instanceof ArgumentBlobError)) throw error;
         ctx.logger.warn({ err: error.message }, "an argument blob could not be read");
@@ -153,6 +157,8 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
           } catch (error) {
             deliveryError = error as Error;
           }
+          countTransfer(value.byteLength);
+          release(value);
         });
       };
 
@@ -167,6 +173,13 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         },
         onValue,
         valuesAsBytes: binary,
+        onArgumentsSent: () => {
+          for (const value of fetched) {
+            if (!(value instanceof Uint8Array)) continue;
+            countTransfer(value.byteLength);
+            release(value);
+          }
+        },
       });
       // The arguments are the child's once written: this job does not keep them alive while the call runs.
       callJob = undefined;
@@ -183,7 +196,8 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         } catch (error) {
           deliveryError = error as Error;
         }
-        releaseAfterTransfer(bytes.byteLength);
+        countTransfer(bytes.byteLength);
+        release(bytes);
       }
       if (deliveryError) {
         ctx.logger.error({ err: deliveryError.message }, "a value could not be delivered");

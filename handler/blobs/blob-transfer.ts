@@ -12,6 +12,7 @@ import { constants } from "node:buffer";
 import { request as httpRequest, type ClientRequest, type IncomingMessage, type RequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { BlobTransferError, redactUrl } from "../../protocol/blob-http.ts";
+import { allocateValueBuffer } from "../engine/memory-release.ts";
 
 const REQUEST_TIMEOUT_MS = Number(process.env.FERRY_BLOB_TIMEOUT_MS ?? 600_000);
 
@@ -109,7 +110,7 @@ export async function downloadBlob(url: string, bytes: number, signal?: AbortSig
       response.destroy();
       throw new BlobTransferError(`the blob at ${where} is ${declared} bytes but its reference says ${bytes}`);
     }
-    const out = Buffer.allocUnsafe(bytes);
+    const out = allocateValueBuffer(bytes);
     let filled = 0;
     try {
       for await (const piece of response as AsyncIterable<Buffer>) {

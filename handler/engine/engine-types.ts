@@ -41,6 +41,8 @@ export interface CallOptions {
    * base64 text: the result arrives in `result_bytes`, and `onValue` gets a Uint8Array.
    */
   valuesAsBytes?: boolean;
+  /** The call and its arguments are written to the child's pipe (or the write failed): the caller may free the argument buffers. */
+  onArgumentsSent?: () => void;
 }
 
 export type CallOutcome = FunctionResponse & { error_traceback?: string; result_bytes?: Uint8Array };

@@ -8,6 +8,7 @@
  * way, written from its own memory. Each is read into one buffer of its announced size.
  */
 import { Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
+import { allocateValueBuffer } from "./memory-release.ts";
 
 /** Larger frames are refused from the length alone, before any buffer is allocated for them. */
 export const MAX_FRAME_BYTES = Number(process.env.FERRY_MAX_FRAME_BYTES ?? 1024 * 1024 * 1024);
@@ -142,7 +143,8 @@ export class FrameDecoder {
   }
 
   private expect(size: number): void {
-    this.target = Buffer.allocUnsafe(size);
+    // An attachment is a value the worker passes on; its owner can free its memory at once.
+    this.target = this.waiting ? allocateValueBuffer(size) : Buffer.allocUnsafe(size);
     this.filled = 0;
   }
 

@@ -15,7 +15,6 @@ import { childEnvironment } from "../child-environment.ts";
 import { bytesToBase64, deathOutcome, decodeArguments, toOutcome } from "./call-outcomes.ts";
 import type { CallOptions, CallOutcome, CancelReason, ChildInfo, EngineJob, EngineOptions, LiveLogLine, RequirementCheck } from "./engine-types.ts";
 import { detachLargeBytes, type Frame } from "./frames.ts";
-import { releaseAfterTransfer } from "./memory-release.ts";
 import { describeExit, pythonSourcePath, spawnPythonChild, type Child, type PendingCall } from "./python-child.ts";
 
 export type { CallOptions, CallOutcome, ChildInfo, EngineJob, EngineOptions, LiveLogLine, RequirementCheck } from "./engine-types.ts";
@@ -102,10 +101,7 @@ export class PythonEngine extends EventEmitter {
       case "result": {
         const call = child.calls.get(Number(frame.id));
         if (!call) return;
-        const outcome = toOutcome(frame.response as Record<string, unknown>, call.options.valuesAsBytes === true);
-        // The pipe's chunks that a large result was read from are dead now; only its own buffer lives on.
-        releaseAfterTransfer(outcome.result_bytes?.byteLength ?? 0);
-        this.finish(child, call, outcome);
+        this.finish(child, call, toOutcome(frame.response as Record<string, unknown>, call.options.valuesAsBytes === true));
         return;
       }
       case "reply": {
@@ -165,8 +161,7 @@ export class PythonEngine extends EventEmitter {
     const outcome = this.pending(child, id, job.serialization_format, options);
     try {
       const { job: framed, attachments } = detachLargeBytes(decoded.job);
-      const attachedBytes = attachments.reduce((sum, bytes) => sum + bytes.byteLength, 0);
-      child.send({ t: "call", id, job: framed, attachments: attachments.map((a) => a.byteLength) }, attachments, () => releaseAfterTransfer(attachedBytes));
+      child.send({ t: "call", id, job: framed, attachments: attachments.map((a) => a.byteLength) }, attachments, options.onArgumentsSent);
     } catch (error) {
       // A value MessagePack cannot encode (nesting deeper than its stack) fails this call only.
       const call = child.calls.get(id);
