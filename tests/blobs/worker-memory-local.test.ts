@@ -69,13 +69,15 @@ it("200 calls with a 5 MB argument leave the worker and its child near where the
   const py = remote(new LiveServerless({ name: "memory-calls", workersMax: 1 }));
   const nbytes = py.function<[x: Float32Array], number>(PY, "nbytes");
   const five = new Float32Array((5 * MiB) / 4);
-  // Warm: the code paths that a 5 MB value takes compiled, the heaps at their working size.
-  for (let i = 0; i < 20; i++) await nbytes(five);
+  // Warm with small calls only (the call path compiled): what 5 MB values add is measured.
+  for (let i = 0; i < 20; i++) await nbytes(new Float32Array(4));
   const { node, python } = newestWorker();
   const idle = { node: memoryMiB(node, "VmRSS"), python: memoryMiB(python, "VmRSS") };
   for (let i = 0; i < 200; i++) expect(await nbytes(five)).toBe(5 * MiB);
   const after = { node: memoryMiB(node, "VmRSS"), python: memoryMiB(python, "VmRSS") };
   console.log(`after 200 calls of 5 MB: worker ${idle.node.toFixed(1)} -> ${after.node.toFixed(1)} MB, child ${idle.python.toFixed(1)} -> ${after.python.toFixed(1)} MB`);
-  expect(after.node - idle.node).toBeLessThan(12);
+  // Left to V8's schedule, dead buffers settled the worker about 65 MB higher; what remains is
+  // the heap growing to its working size and up to 8 MB of read buffers between collections.
+  expect(after.node - idle.node).toBeLessThan(40);
   expect(after.python - idle.python).toBeLessThan(10);
 }, 300_000);
