@@ -126,7 +126,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
       let callJob: EngineJob | undefined;
-      // The fetched blobs' buffers, freed once the child has them (release passes over the rest).
+      // The fetched blobs' buffers: counted as moved once the child has them.
       let fetched: unknown[];
       try {
         const resolved = await resolveArgumentBlobs(request, ctx.signal);
@@ -174,11 +174,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         onValue,
         valuesAsBytes: binary,
         onArgumentsSent: () => {
-          for (const value of fetched) {
-            if (!(value instanceof Uint8Array)) continue;
-            countTransfer(value.byteLength);
-            release(value);
-          }
+          for (const value of fetched) if (value instanceof Uint8Array) countTransfer(value.byteLength);
         },
       });
       // The arguments are the child's once written: this job does not keep them alive while the call runs.

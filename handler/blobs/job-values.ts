@@ -8,7 +8,7 @@
  */
 import { blobOutputRef, isBlobRef, type BlobOutputRef, type BlobOutputs } from "../../protocol/blob-ref.ts";
 import type { FunctionRequest } from "../../protocol/wire.ts";
-import { downloadBlob, uploadBlob } from "./blob-transfer.ts";
+import { getBlob, putBlob } from "../../protocol/blob-http.ts";
 
 export class ArgumentBlobError extends Error {
   override name = "ArgumentBlobError";
@@ -38,7 +38,7 @@ export async function resolveArgumentBlobs(request: ArgumentFields, signal: Abor
     if (!isBlobRef(item)) return;
     const { url, bytes } = item.ferry_blob as { url: string; bytes: number };
     fetches.push(
-      downloadBlob(url, bytes, both).then(put, (error: Error) => {
+      getBlob(url, bytes, both).then(put, (error: Error) => {
         failure ??= new ArgumentBlobError(`${path}: ${error.message}`);
         stop.abort();
       }),
@@ -84,7 +84,7 @@ export class OutputPlaces {
   async place(bytes: Uint8Array, signal?: AbortSignal): Promise<string | BlobOutputRef> {
     if (!this.wants(bytes.byteLength)) return bytesToBase64(bytes);
     const slot = this.next++;
-    await uploadBlob(this.outputs!.put_urls[slot]!, bytes, signal);
+    await putBlob(this.outputs!.put_urls[slot]!, bytes, signal);
     return blobOutputRef(slot, bytes.byteLength);
   }
 }

@@ -1,18 +1,19 @@
 /**
- * Large values' memory in the worker, given back the moment a value is passed on.
+ * Large values' memory in the worker, given back soon after a value is passed on.
  *
  * The worker holds a value's bytes (a fetched argument blob, a result read from the child) in
  * memory outside V8's heap, which V8 frees only when a full collection finds it unreachable; it
  * schedules one by how much such memory grew (tens of MB), not by how little of its heap is in
  * use. Left to that, a worker that moves a 256 MB value keeps dead copies of it next to the live
- * one, and one that serves many 5 MB calls settles tens of MB above idle. So a large value the
- * worker reads in is held in a resizable ArrayBuffer, and its owner shrinks that to nothing once
- * the bytes are written on (to the child's pipe, to an output place): the pages go back to the
- * system at once, with no collection to wait for.
+ * one, and one that serves many 5 MB calls settles tens of MB above idle. A large value the
+ * engine reads from the child is held in a resizable ArrayBuffer, and its owner shrinks that to
+ * nothing once the bytes are written on (to an output place): the pages go back to the system at
+ * once, with no collection to wait for.
  *
- * The bytes also leave garbage behind that only a collection frees: the socket's and the pipe's
- * small read buffers they arrived in. A full collection after every COLLECT_EVERY_BYTES moved
- * bounds that, at a few ms per collection against a heap of a few MB.
+ * Everything else a value leaves behind only a collection frees: a fetched blob's buffer once the
+ * child has it, the socket's and the pipe's small read buffers the bytes arrived in. A full
+ * collection after every COLLECT_EVERY_BYTES moved bounds that, at a few ms per collection
+ * against a heap of a few MB.
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";

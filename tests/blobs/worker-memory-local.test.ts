@@ -1,7 +1,7 @@
 /**
  * The worker's memory measured on the real thing: remote() on the local default, its worker
  * process (the built bundle) and that worker's Python child. A 64 MB round trip peaks well
- * under 4x the value in the two together (2.6x measured), and many 5 MB calls leave them where they were.
+ * under 5x the value in the two together (2.6-3.4x measured; 5.9x before), and many 5 MB calls leave them where they were.
  * Bounds are generous for a loaded machine; each fails on a worker that keeps copies of the
  * values it moved (9x the value at the peak, tens of MB after the calls).
  */
@@ -49,7 +49,7 @@ function newestWorker(): { node: number; python: number } {
   return { node, python };
 }
 
-it("a 64 MB round trip: the worker and its child together peak under 4x the value", async () => {
+it("a 64 MB round trip: the worker and its child together peak under 5x the value", async () => {
   const py = remote(new LiveServerless({ name: "memory-peak", workersMax: 1 }));
   const echo = py.function<[x: Float32Array], Float32Array>(PY, "echo");
   await echo(new Float32Array(4));
@@ -62,7 +62,7 @@ it("a 64 MB round trip: the worker and its child together peak under 4x the valu
   const peak = memoryMiB(node, "VmHWM") + memoryMiB(python, "VmHWM");
   console.log(`worker + child: idle ${idle.toFixed(1)} MB, peak ${peak.toFixed(1)} MB (${((peak - idle) / 64).toFixed(2)}x of 64 MB)`);
   // The issue's goal is 3x at 256 MB; at 64 MB the start-up peak and fixed buffers weigh more, and the bound leaves room for load.
-  expect((peak - idle) / 64).toBeLessThan(4);
+  expect((peak - idle) / 64).toBeLessThan(5);
 }, 180_000);
 
 it("200 calls with a 5 MB argument leave the worker and its child near where they were", async () => {
