@@ -125,13 +125,10 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       const prepared = await prepare(request, options, { logger: ctx.logger, signal: ctx.signal, onLog: workerLine, onProgress }, timings);
       if ("failure" in prepared) return respond(prepared.failure, prepared.reports);
 
+      // Made in a function of its own: a local of this one would hold the arguments while the call runs.
       let callJob: EngineJob | undefined;
-      // The fetched blobs' buffers: counted as moved once the child has them.
-      let fetched: unknown[];
       try {
-        const resolved = await resolveArgumentBlobs(request, ctx.signal);
-        fetched = [...resolved.args, ...resolved.constructor_args, ...Object.values(resolved.kwargs), ...Object.values(resolved.constructor_kwargs)];
-        callJob = engineJob(request, resolved);
+        callJob = await jobWithArguments(request, ctx.signal);
       } catch (error) {
         if (!(error instanceof ArgumentBlobError)) throw error;
         ctx.logger.warn({ err: error.message }, "an argument blob could not be read");
@@ -164,6 +161,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
 
       onProgress(preparing ? { phase: "running" } : { phase: "running", worker_id: ctx.workerId });
       const executeStarted = performance.now();
+      const fetchedBytes = argumentBytes(callJob);
       const calling = options.engine.call(callJob, {
         signal: ctx.signal,
         timeoutMs: request.timeout_ms ?? options.defaultTimeoutMs,
@@ -173,9 +171,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
         },
         onValue,
         valuesAsBytes: binary,
-        onArgumentsSent: () => {
-          for (const value of fetched) if (value instanceof Uint8Array) countTransfer(value.byteLength);
-        },
+        onArgumentsSent: () => countTransfer(fetchedBytes),
       });
       // The arguments are the child's once written: this job does not keep them alive while the call runs.
       callJob = undefined;
@@ -297,6 +293,17 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
   const { errorType, message } = describePreparationError(failed.reason);
   ctx.logger.error({ errorType, err: message }, "preparation failed; the user code was not run");
   return { failure: { success: false, error_type: errorType, error: `${errorType}: ${message}`, stdout: "" }, reports };
+}
+
+/** The call's job for the engine, its argument blobs fetched. */
+async function jobWithArguments(request: FunctionRequest, signal: AbortSignal): Promise<EngineJob> {
+  return engineJob(request, await resolveArgumentBlobs(request, signal));
+}
+
+/** The bytes of a job's arguments that are bytes (fetched blobs); base64 text is not counted. */
+function argumentBytes(job: EngineJob): number {
+  const values = [...job.args, ...job.constructor_args, ...Object.values(job.kwargs), ...Object.values(job.constructor_kwargs)];
+  return values.reduce<number>((sum, value) => sum + (value instanceof Uint8Array ? value.byteLength : 0), 0);
 }
 
 function engineJob(request: FunctionRequest, resolved: ResolvedArguments): EngineJob {
