@@ -1,7 +1,7 @@
 /**
  * The worker's memory measured on the real thing: remote() on the local default, its worker
  * process (the built bundle) and that worker's Python child. A 64 MB round trip peaks well
- * under 5x the value in the two together (2.6-3.4x measured; 5.9x before), and many 5 MB calls leave them where they were.
+ * under 5x the value in the two together (2.5-3.4x measured; 5.9x before), and many 5 MB calls leave them where they were.
  * Bounds are generous for a loaded machine; each fails on a worker that keeps copies of the
  * values it moved (9x the value at the peak, tens of MB after the calls).
  */
