@@ -25,8 +25,11 @@ export { settle, type CallInfo, type CallResult, type CallTimings, type Instance
 /** How long `/runsync` holds before the call switches to following the job (RunPod's minimum). */
 const RUNSYNC_WAIT_MS = 1000;
 
-function outcomeOf(spec: InvokeSpec, final: JobStatus, started: number, liveLogsShown: boolean): Outcome {
-  return settleWithLogs(final, started, { label: spec.label, timeoutMs: spec.options.timeoutMs, onLog: spec.options.onLog }, liveLogsShown);
+/** The call's outcome from its final status, reported to its progress as completed. */
+function completed(spec: InvokeSpec, final: JobStatus, started: number, liveLogsShown: boolean, progress: CallProgress): Outcome {
+  const outcome = settleWithLogs(final, started, { label: spec.label, timeoutMs: spec.options.timeoutMs, onLog: spec.options.onLog }, liveLogsShown);
+  progress.completed(outcome.timings);
+  return outcome;
 }
 
 /** A plain call: its outcome (result still encoded), or the error it ended with. */
@@ -53,9 +56,7 @@ export async function invoke(spec: InvokeSpec): Promise<Outcome> {
         throw error;
       }
     }
-    const outcome = outcomeOf(spec, status, started, followed);
-    progress.completed(outcome.timings);
-    return outcome;
+    return completed(spec, status, started, followed, progress);
   } catch (error) {
     progress.failed(error);
     throw error;
@@ -81,9 +82,7 @@ export async function* invokeStream(spec: InvokeSpec): AsyncGenerator<unknown, O
     progress.status(submitted.status, client);
     const final = yield* followJob(client, jobId, control, spec, progress);
     finished = true;
-    const outcome = outcomeOf(spec, final, started, true);
-    progress.completed(outcome.timings);
-    return outcome;
+    return completed(spec, final, started, true, progress);
   } catch (error) {
     progress.failed(error);
     throw error;
