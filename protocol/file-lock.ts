@@ -251,6 +251,70 @@ function startHeartbeat(path: string, ino: number, content: string, everyMs: num
 export function acquireFileLock(path: string, opts?: FileLockOptions & { isDone?: undefined }): Promise<FileLock>;
 export function acquireFileLock(path: string, opts: FileLockOptions): Promise<FileLock | null>;
 export async function acquireFileLock(path: string, opts: FileLockOptions = {}): Promise<FileLock | null> {
+  // Callers in one process take turns before they touch the file: the file's owner names only
+  // the process, so two callers of one process could not tell each other's lock from one this
+  // process left behind, nor make the file protocol's look-then-act steps atomic between them.
+  const ahead = turns.get(path);
+  if (ahead) opts.onWait?.(`pid ${process.pid} on ${HOST}`);
+  const previous = ahead ?? Promise.resolve();
+  let passTurn!: () => void;
+  const turn = new Promise<void>((resolve) => (passTurn = resolve));
+  const queued = previous.then(() => turn);
+  turns.set(path, queued);
+  const endTurn = () => {
+    passTurn();
+    if (turns.get(path) === queued) turns.delete(path);
+  };
+  try {
+    await waitOrAbort(previous, opts.signal);
+  } catch (error) {
+    // Still in the queue: the turn passes on once the one before it ends.
+    void previous.then(endTurn);
+    throw error;
+  }
+  let lock: FileLock | null;
+  try {
+    // onWait is called once: already, when this caller waited for its turn.
+    lock = await acquireFileLockInTurn(path, ahead ? { ...opts, onWait: undefined } : opts);
+  } catch (error) {
+    endTurn();
+    throw error;
+  }
+  if (!lock) {
+    endTurn();
+    return null;
+  }
+  const fileLock = lock;
+  return {
+    path: fileLock.path,
+    lost: fileLock.lost,
+    async release() {
+      try {
+        await fileLock.release();
+      } finally {
+        endTurn();
+      }
+    },
+  };
+}
+
+/** Each path's queue of this process's callers: resolves when the last one queued is done. */
+const turns = new Map<string, Promise<void>>();
+
+function waitOrAbort(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+  if (!signal) return promise;
+  signal.throwIfAborted();
+  return new Promise<void>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    void promise.then(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    });
+  });
+}
+
+async function acquireFileLockInTurn(path: string, opts: FileLockOptions): Promise<FileLock | null> {
   const staleMs = opts.staleMs ?? 10 * 60_000;
   const heartbeatMs = opts.heartbeatMs ?? Math.max(10, Math.min(30_000, staleMs / 4));
   const pollMs = opts.pollMs ?? 1000;

@@ -47,31 +47,35 @@ function holder(path: string): { child: ChildProcess; lines: string[]; line: (pa
 }
 
 describe("blob lock files", () => {
-  it("a waiter wakes when the holder releases, without waiting for a re-check", { timeout: 5000 }, async () => {
+  it("a waiter wakes when the holder releases, without waiting for a re-check", { timeout: 60_000 }, async () => {
+    // The holder is another process: callers in this process take turns before the file.
     const path = join(work, "a", "x.lock");
-    const first = await acquireFileLock(path);
-    expect(first).not.toBeNull();
-    const owner = JSON.parse(await readFile(path, "utf8")) as { pid: number };
-    expect(owner.pid).toBe(process.pid);
-
-    let waitedFor = "";
-    let announced!: () => void;
-    const waiting = new Promise<void>((resolve) => (announced = resolve));
-    // A re-check a minute away: only the watch on the folder can end this wait in time.
-    const second = acquireFileLock(path, {
-      pollMs: 60_000,
-      onWait: (holder) => {
-        waitedFor = holder;
-        announced();
-      },
-    });
-    await waiting;
-    expect(waitedFor).toBe(`pid ${process.pid} on ${(await import("node:os")).hostname()}`);
-    await first!.release();
-    const lock = await second;
-    expect(lock).not.toBeNull();
-    await lock!.release();
-    await expect(stat(path)).rejects.toThrow();
+    const first = holder(path);
+    try {
+      const firstPid = (await first.line(/^held /)).split(" ")[1];
+      let waitedFor = "";
+      let announced!: () => void;
+      const waiting = new Promise<void>((resolve) => (announced = resolve));
+      // A re-check a minute away: only the watch on the folder can end this wait in time.
+      const second = acquireFileLock(path, {
+        pollMs: 60_000,
+        onWait: (holder) => {
+          waitedFor = holder;
+          announced();
+        },
+      });
+      await waiting;
+      expect(waitedFor).toBe(`pid ${firstPid} on ${(await import("node:os")).hostname()}`);
+      first.child.stdin!.write("release\n");
+      await first.line(/^released$/);
+      const lock = await second;
+      expect(lock).not.toBeNull();
+      expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: process.pid });
+      await lock!.release();
+      await expect(stat(path)).rejects.toThrow();
+    } finally {
+      first.child.kill("SIGKILL");
+    }
   });
 
   it("an ownerless lock holds while fresh; the wait ends when the guarded work is done", { timeout: 5000 }, async () => {
@@ -154,6 +158,32 @@ describe("owners that name only their host", () => {
     const lock = await acquireFileLock(path, { signal: AbortSignal.timeout(5_000) });
     expect(JSON.parse(await readFile(path, "utf8"))).toMatchObject({ pid: process.pid });
     await lock.release();
+  });
+});
+
+describe("waiters in one process", () => {
+  it("never hold one lock at once, however their looks and writes interleave", { timeout: 30_000 }, async () => {
+    const path = join(work, "one-process.lock");
+    let holders = 0;
+    let most = 0;
+    let turns = 0;
+    // Many rounds of eight contenders: a waiter that reads this pid in a lock whose holder has
+    // created it but not yet recorded it must wait, not take it for a leftover of this process.
+    for (let round = 0; round < 25; round++) {
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const lock = await acquireFileLock(path, { pollMs: 5 });
+          holders++;
+          most = Math.max(most, holders);
+          turns++;
+          await new Promise((resolve) => setImmediate(resolve));
+          holders--;
+          await lock.release();
+        }),
+      );
+    }
+    expect(turns).toBe(200);
+    expect(most).toBe(1);
   });
 });
 
