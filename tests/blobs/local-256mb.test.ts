@@ -6,25 +6,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { configure, LiveServerless, remote, type NdArray } from "../../sdk/index.ts";
-import { startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
-import { getRuntime } from "../../sdk/runtime.ts";
+import { expect, it } from "vitest";
+import { LiveServerless, remote, type NdArray } from "../../sdk/index.ts";
+import { useLocalSdk } from "../helpers/local-sdk.ts";
 
-let server: LocalServer;
-let stateDir: string;
-
-beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), "ferry-256mb-"));
-  server = await startLocalServer({ stateDir, persistEndpoints: false });
-  await configure({ localUrl: server.url, stateDir, quiet: true, onLog: false });
-}, 120_000);
-
-afterAll(async () => {
-  await getRuntime().close();
-  await server?.close();
-  rmSync(stateDir, { recursive: true, force: true });
-});
+useLocalSdk("ferry-256mb-");
 
 it("a 256 MB Float32Array argument and result keep shape, dtype and values", async () => {
   const py = remote(new LiveServerless({ name: "large-256", workersMax: 1 }));

@@ -8,27 +8,13 @@
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, expect, it } from "vitest";
-import { configure, LiveServerless, remote } from "../../sdk/index.ts";
-import { startLocalServer, type LocalServer } from "../../sdk/local-server/server.ts";
-import { getRuntime } from "../../sdk/runtime.ts";
+import { expect, it } from "vitest";
+import { LiveServerless, remote } from "../../sdk/index.ts";
+import { useLocalSdk } from "../helpers/local-sdk.ts";
 
 const MiB = 1024 * 1024;
 const PY = "def nbytes(x):\n    return int(x.nbytes)\n\ndef echo(x):\n    return x\n";
-let server: LocalServer;
-let stateDir: string;
-
-beforeAll(async () => {
-  stateDir = mkdtempSync(join(tmpdir(), "ferry-worker-memory-"));
-  server = await startLocalServer({ stateDir, persistEndpoints: false });
-  await configure({ localUrl: server.url, stateDir, quiet: true, onLog: false });
-}, 120_000);
-
-afterAll(async () => {
-  await getRuntime().close();
-  await server?.close();
-  rmSync(stateDir, { recursive: true, force: true });
-});
+const local = useLocalSdk("ferry-worker-memory-");
 
 /** A process's resident (VmRSS) or peak resident (VmHWM) memory in MiB. */
 function memoryMiB(pid: number, field: "VmRSS" | "VmHWM"): number {
@@ -40,7 +26,7 @@ const seenWorkers = new Set<number>();
 
 /** The worker (Node) that started last, one no earlier test measured, and its Python child. */
 function newestWorker(): { node: number; python: number } {
-  const node = server.workers().find((w) => w.pid !== undefined && !seenWorkers.has(w.pid))?.pid;
+  const node = local.server().workers().find((w) => w.pid !== undefined && !seenWorkers.has(w.pid))?.pid;
   if (!node) throw new Error("the worker's pid is not known");
   seenWorkers.add(node);
   const children = readFileSync(`/proc/${node}/task/${node}/children`, "utf8").trim().split(/\s+/).map(Number);
