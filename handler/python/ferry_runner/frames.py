@@ -21,7 +21,7 @@ from .main_thread import MainThreadExecutor
 # The protocol's pipes; `move_protocol_fds` moves them out of user code's reach at start-up.
 IN_FD = int(os.environ.get("FERRY_IN_FD", "3"))
 OUT_FD = int(os.environ.get("FERRY_OUT_FD", "4"))
-# Buffers read from the worker from this size on are mapped pages of their own (_fresh_buffer).
+# Buffers read from the worker from this size on are mappings of their own (_fresh_buffer).
 _MAPPED_MIN_BYTES = 1 << 20
 # At most this many buffers go to one writev call (the kernel's IOV_MAX).
 _MAX_IOVECS = 1024
@@ -60,12 +60,19 @@ def _write_all(views):
 
 
 def _fresh_buffer(n):
-    """A writable buffer of n bytes. A large one is mapped with its pages already in place
-    (MAP_POPULATE, Linux): faulting them in one at a time as the read fills them costs more than
-    the read itself. Its memory goes back to the system when the last value over it is freed."""
-    if n >= _MAPPED_MIN_BYTES and hasattr(mmap, "MAP_POPULATE"):
-        return mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_POPULATE)
-    return bytearray(n)
+    """A writable buffer of n bytes. A large one is a mapping of its own, advised to use 2 MB
+    pages where the kernel offers them (transparent huge pages): filling fresh memory a 4 KB page
+    at a time costs more than the read itself (on a VM, 2 to 4 ms per MB against 0.1 with 2 MB
+    pages). Its memory goes back to the system when the last value over it is freed."""
+    if n < _MAPPED_MIN_BYTES:
+        return bytearray(n)
+    buf = mmap.mmap(-1, n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        try:
+            buf.madvise(mmap.MADV_HUGEPAGE)
+        except OSError:  # a kernel without transparent huge pages: 4 KB pages it is
+            pass
+    return buf
 
 
 def read_exact(n):
