@@ -48,6 +48,11 @@ ENV DEBIAN_FRONTEND=noninteractive \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore
 
+# glibc settings for large values (protocol/malloc-env.ts): freed value buffers of 1 MB and up go
+# back to the system, and fresh ones are faulted in on 2 MB pages where the kernel allows them.
+ENV MALLOC_MMAP_THRESHOLD_=1048576 \
+    GLIBC_TUNABLES=glibc.malloc.hugetlb=1
+
 # The package lists stay in the image: a job's system_dependencies then install without an
 # `apt-get update` first (seconds instead of tens of seconds on a cold worker). tini is PID 1,
 # so orphaned grandchildren of pip or user code are reaped and signals reach the worker.

@@ -12,6 +12,7 @@ import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Writable, Readable } from "node:stream";
 import type { Logger } from "../../protocol/logger.ts";
+import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 import type { CallOptions, CallOutcome, CancelReason, ChildInfo, EngineJob } from "./engine-types.ts";
 import { encodeFrame, FrameDecoder, type Frame } from "./frames.ts";
 
@@ -178,10 +179,7 @@ export function spawnPythonChild(spec: ChildSpec): Child {
       PYTHONUNBUFFERED: "1",
       FERRY_IN_FD: "3",
       FERRY_OUT_FD: "4",
-      // glibc raises its mmap threshold after each large free, up to 32 MB, and then keeps
-      // freed multi-MB argument buffers in the heap instead of returning them to the system:
-      // a fixed threshold at the blob threshold (1 MB) gives a finished call's memory back.
-      MALLOC_MMAP_THRESHOLD_: spec.env.MALLOC_MMAP_THRESHOLD_ ?? "1048576",
+      ...largeValueMallocEnv(spec.env),
     },
     // Its own process group: a kill reaches whatever user code started (`sleep 60 &`, a
     // daemon), and the runner takes that group down when the worker's pipe closes.

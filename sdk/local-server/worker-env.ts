@@ -1,12 +1,14 @@
 /**
  * The environment a worker process starts with: the server's own environment without any
- * RunPod identity of the user's shell, the endpoint template's variables, and the RunPod
- * variables of the identity the server issued to this worker.
+ * RunPod identity of the user's shell, the C library's settings for large values
+ * (`protocol/malloc-env.ts`), the endpoint template's variables, and the RunPod variables of the
+ * identity the server issued to this worker.
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { EndpointConfig } from "./endpoint-registry.ts";
 import { runpodWorkerVariables, type IssuedWorker } from "./worker-identity.ts";
+import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 
 /** Variables describing a RunPod identity: the server sets its own, never the user's shell's. */
 const RUNPOD_IDENTITY_VARS = [
@@ -32,29 +34,13 @@ export interface WorkerEnvSources {
   pingIntervalMs: number;
 }
 
-/**
- * glibc's tunable that has malloc ask for transparent huge pages (madvise) on what it maps:
- * a large value's buffers (the fetched blob in Node, the frame and the array in Python) are
- * then faulted in 2 MB at a time rather than 4 KB. Where first touching memory is slow (page
- * faults in a VM), a 64 MB buffer costs about 20 ms this way instead of about 300 ms. Ignored
- * by a C library without the tunable, and by kernels with huge pages off.
- */
-export const HUGE_PAGE_TUNABLE = "glibc.malloc.hugetlb=1";
-
-/** GLIBC_TUNABLES with the huge page tunable added, unless the environment already sets hugetlb. */
-export function withHugePageTunable(current: string | undefined): string {
-  if (!current) return HUGE_PAGE_TUNABLE;
-  if (/(^|:)glibc\.malloc\.hugetlb=/.test(current)) return current;
-  return `${current}:${HUGE_PAGE_TUNABLE}`;
-}
-
 export function workerEnv(endpoint: EndpointConfig, worker: IssuedWorker, sources: WorkerEnvSources): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...sources.baseEnv };
   for (const name of RUNPOD_IDENTITY_VARS) delete base[name];
   const templateEnv = Object.fromEntries(endpoint.template.env.map((e) => [e.key, e.value]));
   return {
     ...base,
-    GLIBC_TUNABLES: withHugePageTunable(base.GLIBC_TUNABLES),
+    ...largeValueMallocEnv(base),
     ...templateEnv,
     ...runpodWorkerVariables(sources.serverUrl, worker, sources.pingIntervalMs),
     RUNPOD_POD_HOSTNAME: hostname(),

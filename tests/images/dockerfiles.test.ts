@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, posix, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { beforeAll, describe, expect, it } from "vitest";
+import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 import { isIgnored, parseDockerfile, parseDockerignore, type ParsedDockerfile, type Stage } from "./dockerfile-parse.ts";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
@@ -77,6 +78,14 @@ describe.each(DOCKERFILES)("%s", (name) => {
         }
       }
     }
+  });
+
+  it("starts the worker with the C library's settings for large values that the local server gives its workers", () => {
+    const env = new Map<string, string>();
+    for (const instruction of final.instructions.filter((i) => i.keyword === "ENV")) {
+      for (const m of instruction.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=(\S+)/g)) env.set(m[1] as string, m[2] as string);
+    }
+    expect(Object.fromEntries(["MALLOC_MMAP_THRESHOLD_", "GLIBC_TUNABLES"].map((k) => [k, env.get(k)]))).toEqual(largeValueMallocEnv({}));
   });
 
   it("copies into the build stage every folder the worker's sources import from", () => {
