@@ -46,7 +46,7 @@ export function release(bytes: unknown): void {
 }
 
 /** Bytes moved between full collections: the most read-buffer garbage the worker keeps. */
-export const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
+export const COLLECT_EVERY_BYTES = 4 * 1024 * 1024;
 
 let moved = 0;
 let fullCollection: (() => void) | undefined;

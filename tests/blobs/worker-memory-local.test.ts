@@ -62,8 +62,9 @@ it("200 calls with a 5 MB argument leave the worker and its child near where the
   for (let i = 0; i < 200; i++) expect(await nbytes(five)).toBe(5 * MiB);
   const after = { node: memoryMiB(node, "VmRSS"), python: memoryMiB(python, "VmRSS") };
   console.log(`after 200 calls of 5 MB: worker ${idle.node.toFixed(1)} -> ${after.node.toFixed(1)} MB, child ${idle.python.toFixed(1)} -> ${after.python.toFixed(1)} MB`);
-  // Left to V8's schedule, dead buffers settled the worker about 65 MB higher; what remains is
-  // the heap growing to its working size and up to 8 MB of read buffers between collections.
-  expect(after.node - idle.node).toBeLessThan(40);
+  // Left to V8's schedule, dead buffers settled the worker about 65 MB higher, and glibc's
+  // default mmap threshold kept freed buffers in its heap; what remains (about 3 MB on a quiet
+  // machine) is the heap growing to its working size and the read buffers between collections.
+  expect(after.node - idle.node).toBeLessThan(25);
   expect(after.python - idle.python).toBeLessThan(10);
 }, 300_000);
