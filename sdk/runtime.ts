@@ -15,7 +15,9 @@ import { z } from "zod";
 import type { BlobStore } from "./blobs/blob-store.ts";
 import { BlobStoreSettingSchema, blobStoreKey, blobThreshold, chosenBlobStore, type BlobStoreOptions } from "./blobs/blob-store-options.ts";
 import { CallValues } from "./blobs/call-values.ts";
+import { InProcessBlobStore } from "./blobs/in-process-blob-store.ts";
 import { LocalBlobStore } from "./blobs/local-blob-store.ts";
+import { inProcessServer } from "./local-server/in-process-servers.ts";
 
 /** Process-wide settings given to {@link configure}: target, keys, URLs, logs and retries. */
 export interface FerryOptions extends TargetSettings {
@@ -82,7 +84,7 @@ export class Runtime {
   private readonly deployed = new Map<Resource, DeployResult>();
   private started: StartedServer | undefined;
   private readonly s3Stores = new Map<string, Promise<BlobStore>>();
-  private readonly localStores = new Map<EndpointClient, LocalBlobStore>();
+  private readonly localStores = new Map<EndpointClient, BlobStore>();
 
   constructor(readonly options: FerryOptions = {}) {}
 
@@ -194,7 +196,9 @@ export class Runtime {
     const client = await this.endpoint(resource);
     let store = this.localStores.get(client);
     if (!store) {
-      store = new LocalBlobStore(t.endpointBaseUrl, client.endpointId, t.apiKey);
+      // A server in this process is reached through its files; one elsewhere over HTTP.
+      const here = inProcessServer(t.endpointBaseUrl);
+      store = here?.accepts(t.apiKey) ? new InProcessBlobStore(here.blobs) : new LocalBlobStore(t.endpointBaseUrl, client.endpointId, t.apiKey);
       this.localStores.set(client, store);
     }
     return store;

@@ -20,14 +20,7 @@ const PlacesSchema = z.object({ count: z.number().int().min(1).max(MAX_BLOB_OUTP
 const DeleteSchema = z.object({ keys: z.array(z.string().max(200)).max(10_000) });
 
 export class BlobApi {
-  constructor(
-    private readonly files: BlobFiles,
-    private readonly baseUrl: () => string,
-  ) {}
-
-  private url(key: string, access: "read" | "write"): string {
-    return `${this.baseUrl()}/blobs/${key}?token=${this.files.token(key, access)}`;
-  }
+  constructor(private readonly files: BlobFiles) {}
 
   /** `/v2/<endpoint>/blobs/...` for the caller. */
   async handleCaller(req: IncomingMessage, res: ServerResponse, rest: string[]): Promise<void> {
@@ -38,13 +31,13 @@ export class BlobApi {
       if (type !== "application/octet-stream") throw new HttpError(415, `blob bodies must be application/octet-stream, got ${type ? JSON.stringify(type) : "no content type"}`);
       const key = this.files.newKey();
       await this.files.write(key, req);
-      return sendJson(res, 200, { key, url: this.url(key, "read") });
+      return sendJson(res, 200, { key, url: this.files.url(key, "read") });
     }
     if (sub === "places" && more.length === 0 && req.method === "POST") {
       const { count } = validate(PlacesSchema, parseJsonBody(await readBody(req, 64 * 1024, "/blobs/places")), "/blobs/places body");
       const places = Array.from({ length: count }, () => {
         const key = this.files.newKey();
-        return { key, put_url: this.url(key, "write") };
+        return { key, put_url: this.files.url(key, "write") };
       });
       return sendJson(res, 200, { places });
     }

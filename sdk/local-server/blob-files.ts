@@ -6,8 +6,10 @@
  * from the key. Files are deleted when the caller has read its result, and otherwise once
  * older than the retention (the longest a job's result is kept).
  */
+import { constants } from "node:buffer";
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync, renameSync } from "node:fs";
+import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Transform } from "node:stream";
@@ -25,6 +27,9 @@ export type BlobAccess = "read" | "write";
  */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
+/** Most bytes one read asks for: under the 2 GiB one read call may take. */
+const READ_PIECE_BYTES = 1024 ** 3;
+
 const KEY_PATTERN = /^[0-9]{13}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export interface BlobFilesOptions {
@@ -33,6 +38,13 @@ export interface BlobFilesOptions {
   retentionMs?: number | undefined;
   /** Largest blob accepted (default 8 GiB). */
   maxBytes?: number | undefined;
+  /** The server's base URL, known once it listens; blob URLs start with it. */
+  baseUrl: () => string;
+}
+
+/** A blob that cannot be read whole: missing, or not the size its reference says. */
+export class BlobReadError extends Error {
+  override name = "BlobReadError";
 }
 
 export class BlobFiles {
@@ -41,9 +53,11 @@ export class BlobFiles {
   private readonly secret = randomBytes(32);
   private readonly retentionMs: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly baseUrl: () => string;
 
   constructor(options: BlobFilesOptions) {
     this.dir = options.dir;
+    this.baseUrl = options.baseUrl;
     this.retentionMs = options.retentionMs ?? RUN_RETENTION_MS;
     this.maxBytes = options.maxBytes ?? 8 * 1024 ** 3;
     mkdirSync(this.dir, { recursive: true });
@@ -58,6 +72,11 @@ export class BlobFiles {
 
   token(key: string, access: BlobAccess): string {
     return createHmac("sha256", this.secret).update(`${access}:${key}`).digest("base64url");
+  }
+
+  /** The URL a worker GETs (`read`) or PUTs (`write`) the blob at, with the token for that access. */
+  url(key: string, access: BlobAccess): string {
+    return `${this.baseUrl()}/blobs/${key}?token=${this.token(key, access)}`;
   }
 
   /** Throws 404 for a key that cannot be one of ours, 403 for a token that does not grant `access`. */
@@ -100,6 +119,59 @@ export class BlobFiles {
       throw error instanceof HttpError ? error : new HttpError(400, `the blob upload broke off: ${(error as Error).message}`);
     }
     return size;
+  }
+
+  /**
+   * Writes `parts`, in order, as the blob's file with one writev (beside it, then renamed, as
+   * `write` does); for a caller in the server's own process, which needs no HTTP to get here.
+   */
+  async writeParts(key: string, parts: readonly Uint8Array[]): Promise<number> {
+    const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
+    if (size > this.maxBytes) throw new HttpError(413, `blob of ${size} bytes is over this server's ${this.maxBytes}-byte limit`);
+    const target = this.path(key);
+    const partial = `${target}.${randomUUID()}.part`;
+    try {
+      const file = await open(partial, "w");
+      try {
+        const { bytesWritten } = await file.writev(parts as Uint8Array[]);
+        if (bytesWritten !== size) throw new Error(`wrote ${bytesWritten} of ${size} bytes`);
+      } finally {
+        await file.close();
+      }
+      await rename(partial, target);
+    } catch (error) {
+      await rm(partial, { force: true });
+      throw error;
+    }
+    return size;
+  }
+
+  /**
+   * The blob's bytes in one buffer of `bytes`, the size its reference promised; for a caller in
+   * the server's own process. A missing blob or one of another size is a BlobReadError.
+   */
+  async read(key: string, bytes: number): Promise<Buffer> {
+    if (bytes > constants.MAX_LENGTH) throw new BlobReadError(`blob ${key} is ${bytes} bytes, over the ${constants.MAX_LENGTH} bytes one value may be`);
+    let file: FileHandle;
+    try {
+      file = await open(this.path(key), "r");
+    } catch {
+      throw new BlobReadError(`blob ${key} does not exist (it was never written, or was already deleted)`);
+    }
+    try {
+      const { size } = await file.stat();
+      if (size !== bytes) throw new BlobReadError(`blob ${key} is ${size} bytes but its reference says ${bytes}`);
+      const out = Buffer.allocUnsafe(bytes);
+      let filled = 0;
+      while (filled < bytes) {
+        const { bytesRead } = await file.read(out, filled, Math.min(READ_PIECE_BYTES, bytes - filled), filled);
+        if (bytesRead === 0) throw new BlobReadError(`blob ${key} ended after ${filled} bytes; its reference says ${bytes} (truncated)`);
+        filled += bytesRead;
+      }
+      return out;
+    } finally {
+      await file.close();
+    }
   }
 
   /** Sends the blob's file as the answer body. */

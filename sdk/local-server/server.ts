@@ -17,6 +17,7 @@ import { Dashboard } from "./dashboard/routes.ts";
 import { CLIENT_ROUTES, EndpointApi, type ClientRoute, type HealthView } from "./endpoint-api.ts";
 import { EndpointRegistry, type EndpointConfig } from "./endpoint-registry.ts";
 import { GraphQLApi } from "./graphql.ts";
+import { registerInProcessServer } from "./in-process-servers.ts";
 import { hostEnvironmentForWorkers } from "./host-environment.ts";
 import { decodePathSegments, keyProblemForBind, RequestGuard, requireJsonBody } from "./request-guard.ts";
 import { HttpError, isAuthorized, sendJson } from "./http-util.ts";
@@ -185,8 +186,8 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     counts: (endpointId) => store.counts(endpointId),
     workers: () => manager.list(),
   });
-  const blobFiles = new BlobFiles({ dir: join(stateDir, "blobs"), retentionMs: options.blobs?.retentionMs, maxBytes: options.blobs?.maxBytes });
-  const blobApi = new BlobApi(blobFiles, () => baseUrl);
+  const blobFiles = new BlobFiles({ dir: join(stateDir, "blobs"), retentionMs: options.blobs?.retentionMs, maxBytes: options.blobs?.maxBytes, baseUrl: () => baseUrl });
+  const blobApi = new BlobApi(blobFiles);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     guard.checkSource(req);
@@ -236,6 +237,10 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     logger.warn(`${DEFAULT_WORKER_SCRIPT} is missing: build the worker with \`node images/build.mjs\` before sending jobs`);
   }
   manager.start();
+  const unregister = registerInProcessServer(`${baseUrl}/v2`, {
+    blobs: blobFiles,
+    accepts: (apiKey) => apiKeys.length === 0 || (apiKey !== undefined && apiKeys.includes(apiKey)),
+  });
 
   let closing: Promise<void> | undefined;
   // Workers hold long polls open; once unref'd, those connections must not keep the process alive.
@@ -269,6 +274,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     },
     close: () => {
       closing ??= (async () => {
+        unregister();
         await manager.close(options.workerStopGraceMs ?? 5000);
         store.close();
         blobFiles.close();
