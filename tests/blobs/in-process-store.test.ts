@@ -55,6 +55,20 @@ describe("the registry of servers in this process", () => {
 });
 
 describe("the in-process store", () => {
+  it("refuses an input over the server's blob limit with a BlobStoreError and leaves no file", async () => {
+    const dir = join(local.server().stateDir, "small");
+    const small = await startLocalServer({ stateDir: dir, persistEndpoints: false, blobs: { maxBytes: 10 } });
+    try {
+      const store = new InProcessBlobStore(inProcessServer(small.endpointBaseUrl)!.blobs);
+      const error = await store.putInput({ parts: [Buffer.alloc(6), Buffer.alloc(5)], byteLength: 11 }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(BlobStoreError);
+      expect((error as Error).message).toMatch(/^local blob store: storing an input failed: blob of 11 bytes is over this server's 10-byte limit/);
+      expect(readdirSync(join(dir, "blobs"))).toEqual([]);
+    } finally {
+      await small.close();
+    }
+  });
+
   it("writes an input's parts as one blob the worker can GET with its token, and reads what a worker PUT", async () => {
     const store = directStore();
     const parts = [Buffer.from("head:"), Buffer.alloc(3 * MiB, 7), Buffer.from(":tail")];
