@@ -14,7 +14,7 @@ import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
 import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
-import { countTransfer, release } from "./engine/memory-release.ts";
+import { countTransfer } from "./engine/memory-release.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
@@ -155,7 +155,6 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
             deliveryError = error as Error;
           }
           countTransfer(value.byteLength);
-          release(value);
         });
       };
 
@@ -189,7 +188,6 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
           deliveryError = error as Error;
         }
         countTransfer(bytes.byteLength);
-        release(bytes);
       }
       if (deliveryError) {
         ctx.logger.error({ err: deliveryError.message }, "a value could not be delivered");

@@ -8,7 +8,6 @@
  * way, written from its own memory. Each is read into one buffer of its announced size.
  */
 import { Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
-import { allocateValueBuffer } from "./memory-release.ts";
 
 /** Larger frames are refused from the length alone, before any buffer is allocated for them. */
 export const MAX_FRAME_BYTES = Number(process.env.FERRY_MAX_FRAME_BYTES ?? 1024 * 1024 * 1024);
@@ -143,8 +142,10 @@ export class FrameDecoder {
   }
 
   private expect(size: number): void {
-    // An attachment is a value the worker passes on; its owner can free its memory at once.
-    this.target = this.waiting ? allocateValueBuffer(size) : Buffer.allocUnsafe(size);
+    // Plain malloc'd memory (from 1 MB its own mapping, on huge pages where the worker runs with
+    // protocol/malloc-env.ts): a V8 resizable ArrayBuffer, which could be shrunk at once after
+    // use, is committed 4 KB at a time, and filling one is the slowest step of a large result.
+    this.target = Buffer.allocUnsafe(size);
     this.filled = 0;
   }
 
