@@ -6,9 +6,14 @@
  * same run. Quick runs measure the same sizes (one sample each) and leave the 1,000 calls out.
  */
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { startBenchServer } from "./lib/bench-server.ts";
-import { childPids, residentKiB } from "./lib/processes.ts";
+import { childPids, residentKiB, timedRun } from "./lib/processes.ts";
+import { REPO_ROOT } from "./lib/engine-jobs.ts";
 import { fmt, mibPerSecond, MiB, summarize } from "./lib/stats.ts";
 
 const PY = `
@@ -17,13 +22,26 @@ import numpy as np
 def nbytes(x):
     return int(x.nbytes)
 
+MADE = {}
+
 def make(n):
-    # Counted in integers: float32 holds every integer only up to 2**24.
-    return (np.arange(n, dtype=np.uint32) % 1000).astype(np.float32)
+    # Made once per size and kept (one size at a time), so that a timed call measures the
+    # result's way back, not numpy's work. Counted in integers: float32 holds every integer only
+    # up to 2**24.
+    if n not in MADE:
+        MADE.clear()
+        MADE[n] = (np.arange(n, dtype=np.uint32) % 1000).astype(np.float32)
+    return MADE[n]
 
 def echo(x):
     return x
 `;
+
+/** A full V8 collection, without starting this process with --expose-gc. */
+function fullCollection(): void {
+  setFlagsFromString("--expose-gc");
+  (runInNewContext("gc") as () => void)();
+}
 
 /** VmHWM (peak resident set) of a process in KiB. */
 function peakKiB(pid: number): number {
@@ -42,6 +60,8 @@ const SIZES_MB = [1, 64, 256] as const;
 const RATE_GOAL_MB_S = 200;
 const rateGoal = (mb: number) => (mb === 64 ? `≥ ${RATE_GOAL_MB_S} MB/s` : null);
 const PEAK_MB = 256;
+/** The size a caller process of its own measures, started with protocol/malloc-env.ts's settings. */
+const HUGE_PAGE_CALLER_MB = 64;
 const MEMORY_CALLS = 1000;
 const MEMORY_VALUE_MB = 5;
 
@@ -55,6 +75,11 @@ export const largeValuesSdkGroup: BenchGroup = {
       { id: `large.sdk-in.${mb}mb`, name: `remote(): ${mb} MB Float32Array argument into numpy (MB/s)`, goal: rateGoal(mb) },
       { id: `large.sdk-out.${mb}mb`, name: `remote(): ${mb} MB numpy result back as a Float32Array (MB/s)`, goal: rateGoal(mb) },
     ]),
+    ...(["in", "out"] as const).map((way) => ({
+      id: `large.sdk-${way}.${HUGE_PAGE_CALLER_MB}mb-caller-malloc-env`,
+      name: `remote(): ${HUGE_PAGE_CALLER_MB} MB ${way === "in" ? "argument" : "result"}, caller started with the workers' glibc settings (MB/s)`,
+      goal: null,
+    })),
     { id: "large.peak-caller.256mb", name: `${PEAK_MB} MB round trip: caller's peak memory growth (× the value)`, goal: "≤ 3×" },
     { id: "large.peak-worker.256mb", name: `${PEAK_MB} MB round trip: worker's peak memory, Node + Python child (× the value)`, goal: "≤ 3×" },
     {
@@ -97,12 +122,14 @@ export const largeValuesSdkGroup: BenchGroup = {
           into.push(performance.now() - t);
         }
       }
+      await make(n); // the array made, untimed
       for (let i = 0; i < runs; i++) {
         const t = performance.now();
         const value = await make(n);
         back.push(performance.now() - t);
         if (value.length !== n || value[n - 1] !== (n - 1) % 1000) throw new Error(`the ${mb} MB result came back changed`);
       }
+      await make(4); // the kept array dropped, out of the memory figures that follow
       const note = `${mb} MB, best of ${runs}: encode, upload to the local blob store, worker download, the child, and back.`;
       for (const [id, samples] of [[`large.sdk-in.${mb}mb`, into], [`large.sdk-out.${mb}mb`, back]] as const) {
         const r = summarize(samples.map((ms) => mibPerSecond(size, ms)));
@@ -112,17 +139,46 @@ export const largeValuesSdkGroup: BenchGroup = {
           stats: r,
           ...(rateGoal(mb) ? { met: r.max >= RATE_GOAL_MB_S } : {}),
           note,
-          limit: "each value crosses HTTP twice (caller to store, store to worker) plus the worker's pipes to the child; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless started with GLIBC_TUNABLES=glibc.malloc.hugetlb=1).",
+          limit: "a value crosses HTTP once (the worker's download of an argument, its upload of a result; the caller, in the local server's process, reads and writes the blob files directly) plus the worker's pipes to the child; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless its process started with the settings of protocol/malloc-env.ts, the row below).",
         });
       }
     };
     await throughput(1, ctx.quick ? 3 : 20);
     await throughput(64, ctx.quick ? 1 : 3);
 
+    // The same 64 MB from a caller process started with the glibc settings Ferry's workers get:
+    // what the caller's own fresh memory costs, which only a process's starting environment sets.
+    if (ctx.quick) {
+      for (const way of ["in", "out"]) ctx.skip(`large.sdk-${way}.${HUGE_PAGE_CALLER_MB}mb-caller-malloc-env`, "quick run");
+    } else {
+      const script = join(REPO_ROOT, "tests/bench/lib/large-value-caller.ts");
+      const run = await timedRun(process.execPath, ["--import", "tsx", script, String(HUGE_PAGE_CALLER_MB), "3"], {
+        cwd: REPO_ROOT,
+        env: { ...process.env, ...largeValueMallocEnv(process.env) },
+        timeoutMs: 120_000,
+      });
+      const line = run.stdout.trim().split("\n").pop() ?? "";
+      if (run.code !== 0 || !line.startsWith("{")) throw new Error(`the caller process failed (exit ${run.code}): ${run.stderr.slice(-500)}`);
+      const { intoMs, backMs } = JSON.parse(line) as { intoMs: number[]; backMs: number[] };
+      const size = HUGE_PAGE_CALLER_MB * MiB;
+      for (const [way, samples] of [["in", intoMs], ["out", backMs]] as const) {
+        const r = summarize(samples.map((ms) => mibPerSecond(size, ms)));
+        ctx.report(`large.sdk-${way}.${HUGE_PAGE_CALLER_MB}mb-caller-malloc-env`, {
+          value: r.max,
+          unit: "MB/s",
+          stats: r,
+          note: `best of ${samples.length}, in a caller process of its own (its own local server) started with ${Object.entries(largeValueMallocEnv({})).map(([k, v]) => `${k}=${v}`).join(" ")}.`,
+          limit: "as above, with the caller's fresh memory faulted in on 2 MB pages.",
+        });
+      }
+    }
+
     // A 256 MB round trip: peak memory of both sides as a multiple of the value.
     const bigSize = PEAK_MB * MiB;
     {
       const big = floats(bigSize / 4);
+      // Earlier calls' dead arrays collected first: freed during the call, they would hide its growth.
+      fullCollection();
       const callerBefore = process.memoryUsage.rss();
       let callerPeak = callerBefore;
       const sampler = setInterval(() => (callerPeak = Math.max(callerPeak, process.memoryUsage.rss())), 5);
