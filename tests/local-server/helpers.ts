@@ -1,9 +1,10 @@
 /** Shared pieces of the local-server suites: a server in a temp state dir, HTTP and GraphQL calls. */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startLocalServer, type LocalServer, type LocalServerOptions } from "../../sdk/local-server/server.ts";
+import { processAlive } from "../../protocol/process-alive.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO_ROOT = resolve(here, "..", "..");
@@ -79,15 +80,5 @@ export function endpointInput(overrides: Record<string, unknown> = {}): Record<s
  * never reap it; some containers' init does not).
  */
 export function processGone(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "ESRCH";
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return process.platform === "linux"; // gone between the two looks
-  }
+  return !processAlive(pid);
 }
