@@ -50,6 +50,33 @@ describe("large results", () => {
     expect(bytesOf(array).equals(bytesOf(expected))).toBe(true);
   });
 
+  it("a large array's data starts 8-byte aligned in the result, so the caller's array is a view where the bytes arrived", async () => {
+    // Top level, in a map, and second in a list after a byte string of odd length: each array's
+    // header is padded to put its data at a multiple of 8 from the document's start.
+    const code = [
+      "import numpy as np",
+      "def f(kind):",
+      "    a = (np.arange(1 << 18) % 1000).astype(np.float64)",
+      "    b = (np.arange(3 * 5 * 7 * 1024) % 77).astype(np.int16).reshape(3, 5, 7, 1024)",
+      "    return {'top': a, 'map': {'x': 1, 'a': a, 'name': 'abc'}, 'list': [b'z' * 100001, b, a]}[kind]",
+    ].join("\n");
+    for (const kind of ["top", "map", "list"]) {
+      const outcome = await engine.call(job(code, [kind]), { valuesAsBytes: true });
+      expect(outcome.success, outcome.error).toBe(true);
+      const bytes = Buffer.from(outcome.result_bytes!); // a buffer of its own, at offset 0, as a downloaded blob is
+      const value = decode(bytes, "result", true) as Float64Array | { a: Float64Array } | [Uint8Array, Int16Array, Float64Array];
+      const arrays: ArrayBufferView[] = kind === "top" ? [value as Float64Array] : kind === "map" ? [(value as { a: Float64Array }).a] : (value as [Uint8Array, Int16Array, Float64Array]).slice(1);
+      for (const array of arrays) {
+        expect(array.buffer).toBe(bytes.buffer); // a view, not a copy
+        expect(array.byteOffset % 8).toBe(0);
+        // Not moved to align it: the bin 32 header (0xc6, then the length) is right in front of it.
+        expect(bytes[array.byteOffset - 5]).toBe(0xc6);
+        expect(bytes.readUInt32BE(array.byteOffset - 4)).toBe(array.byteLength);
+      }
+      expect(Array.from((arrays[arrays.length - 1] as Float64Array).subarray(998, 1002))).toEqual([998, 999, 0, 1]);
+    }
+  });
+
   it("a 5 MB bytes result comes back byte-identical, as base64 on the wire", async () => {
     const code = "def f():\n    return bytes(range(256)) * (5 * 4096)";
     const outcome = await engine.call(job(code));

@@ -142,7 +142,7 @@ def _lift_large_bytes(value):
 
 def _msgpack_default(value, stand_ins=None):
     """A value msgpack has no type for, as one it has. With `stand_ins` (a list), a large array or
-    byte string becomes a stand-in, and its (header, buffer) pair is appended there."""
+    byte string becomes a stand-in, and its (header maker, buffer) pair is appended there."""
     if stand_ins is not None:
         large = _large_buffer(value)
         if large is not None:
@@ -188,10 +188,12 @@ def _bin_header(n):
 
 
 def _large_buffer(value):
-    """(the MessagePack bytes in front of its data, its data as a byte view) of a large array or
-    byte string, exactly as packb would write them; None for any other value."""
+    """(a function from the offset in the document where the value starts to the MessagePack
+    bytes in front of its data, its data as a byte view) of a large array or byte string; None for
+    any other value."""
     if isinstance(value, _LargeBytes):
-        return _bin_header(value.data.nbytes), value.data
+        header = _bin_header(value.data.nbytes)
+        return (lambda _offset: header), value.data
     module = type(value).__module__
     if module == "torch" and type(value).__name__ in ("Tensor", "Parameter"):
         value = value.detach().cpu().numpy()
@@ -202,10 +204,31 @@ def _large_buffer(value):
     if not isinstance(value, np.ndarray) or value.nbytes < ATTACHMENT_MIN_BYTES or value.dtype.hasobject:
         return None
     array = np.ascontiguousarray(value)
-    head = b"\x93" + msgpack.packb([array.dtype.str, list(array.shape)], use_bin_type=True)[1:] + _bin_header(array.nbytes)
-    # ext 32: the payload is larger than ext 16 holds.
-    ext_header = struct.pack(">BIb", 0xC9, len(head) + array.nbytes, EXT_NDARRAY)
-    return ext_header + head, memoryview(array.reshape(-1).view(np.uint8))
+    return (lambda offset: _aligned_ndarray_header(array, offset)), memoryview(array.reshape(-1).view(np.uint8))
+
+
+def _aligned_ndarray_header(array, offset):
+    """The ext 32 header and `[dtype, shape, ` head of an ndarray payload, laid out so that the
+    data after it starts at a multiple of 8 bytes into the document (`offset` is where the header
+    starts). A decoder can then make its typed array over the received bytes where they are
+    instead of moving them. MessagePack lets a string or array header be wider than it must: the
+    widths of the payload's array header, the dtype string's and the shape's give every padding
+    from 0 to 7 bytes."""
+    dtype = array.dtype.str.encode("ascii")
+    ndim = array.ndim
+    shape = b"".join(msgpack.packb(int(d)) for d in array.shape)
+    payload_heads = [b"\x93", b"\xdc\x00\x03", b"\xdd\x00\x00\x00\x03"]
+    dtype_heads = [bytes([0xA0 | len(dtype)])] if len(dtype) < 32 else []
+    dtype_heads += [struct.pack(">BB", 0xD9, len(dtype)), struct.pack(">BH", 0xDA, len(dtype)), struct.pack(">BI", 0xDB, len(dtype))]
+    shape_heads = [bytes([0x90 | ndim])] if ndim < 16 else []
+    shape_heads += [struct.pack(">BH", 0xDC, ndim), struct.pack(">BI", 0xDD, ndim)]
+    data_head = _bin_header(array.nbytes)
+    heads = sorted(
+        (p + d + dtype + a + shape + data_head for p in payload_heads for d in dtype_heads for a in shape_heads),
+        key=len,
+    )
+    head = next((h for h in heads if (offset + 6 + len(h)) % 8 == 0), heads[0])
+    return struct.pack(">BIb", 0xC9, len(head) + array.nbytes, EXT_NDARRAY) + head
 
 
 def _pack_parts(value):
@@ -218,11 +241,14 @@ def _pack_parts(value):
     whole = memoryview(raw)
     parts = []
     at = 0
-    for index, (header, data) in enumerate(stand_ins):
+    written = 0  # bytes of the document in `parts` so far
+    for index, (header_at, data) in enumerate(stand_ins):
         found = raw.find(_STAND_IN_HEAD + struct.pack(">Q", index) + _STAND_IN_TOKEN, at)
         if found < 0:  # not where it was packed: the document is packed whole instead
             return [memoryview(msgpack.packb(value, default=_msgpack_default, use_bin_type=True, datetime=False))]
+        header = header_at(written + found - at)
         parts += [whole[at:found], memoryview(header), data]
+        written += found - at + len(header) + data.nbytes
         at = found + len(_STAND_IN_HEAD) + 8 + len(_STAND_IN_TOKEN)
     parts.append(whole[at:])
     return [part for part in parts if part.nbytes]
