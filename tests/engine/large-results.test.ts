@@ -62,7 +62,7 @@ describe("large results", () => {
     ].join("\n");
     for (const kind of ["top", "map", "list"]) {
       const outcome = await engine.call(job(code, [kind]), { valuesAsBytes: true });
-      expect(outcome.success, outcome.error).toBe(true);
+      expect(outcome.success, outcome.error ?? undefined).toBe(true);
       const bytes = Buffer.from(outcome.result_bytes!); // a buffer of its own, at offset 0, as a downloaded blob is
       const value = decode(bytes, "result", true) as Float64Array | { a: Float64Array } | [Uint8Array, Int16Array, Float64Array];
       const arrays: ArrayBufferView[] = kind === "top" ? [value as Float64Array] : kind === "map" ? [(value as { a: Float64Array }).a] : (value as [Uint8Array, Int16Array, Float64Array]).slice(1);
