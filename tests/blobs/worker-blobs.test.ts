@@ -9,6 +9,7 @@ import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeBase64, encodeBase64 } from "../../sdk/codec.ts";
 import { HEALTHY, newEngine, newHandler, runJob } from "../helpers/engine.ts";
+import { memoryProbeCode } from "../helpers/python-memory-probe.ts";
 import type { PythonEngine } from "../../handler/engine/python-engine.ts";
 import type { JobHandler } from "../../handler/worker/types.ts";
 
@@ -128,25 +129,12 @@ describe("large arguments beside the frame", () => {
 
 describe("memory after each call", () => {
   it("a finished call's arguments are freed at once, with the cyclic collector off", async () => {
-    const code = [
-      "import gc, weakref, tracemalloc",
-      "REFS = []",
-      "def start():",
-      "    import numpy  # imported before tracing starts: its modules are not the calls' memory",
-      "    gc.collect()",
-      "    gc.disable()",
-      "    tracemalloc.start()",
-      "    return tracemalloc.get_traced_memory()[0]",
+    // numpy is imported at the top, before tracing starts: its modules are not the calls' memory.
+    const code = memoryProbeCode([
       "def keep(x):",
       "    REFS.append(weakref.ref(x))",
       "    return int(x.nbytes)",
-      "def alive():",
-      "    n = sum(1 for r in REFS if r() is not None)",
-      "    current = tracemalloc.get_traced_memory()[0]",
-      "    tracemalloc.stop()",
-      "    gc.enable()",
-      "    return [n, current]",
-    ].join("\n");
+    ]);
     const call = (name: string, args: string[] = []) => runJob(handler, { function_name: name, function_code: code, args, serialization_format: "msgpack" });
     expect((await call("start")).response.success).toBe(true);
     const arg = encodeBase64(new Float32Array(256 * 1024)); // 1 MB

@@ -6,6 +6,7 @@ import type { EngineJob, PythonEngine } from "../../handler/engine/python-engine
 import { FrameDecoder, type Frame } from "../../handler/engine/frames.ts";
 import { decode, decodeBase64, encode } from "../../sdk/codec.ts";
 import { newEngine } from "../helpers/engine.ts";
+import { memoryProbeCode } from "../helpers/python-memory-probe.ts";
 
 let engine: PythonEngine;
 
@@ -123,27 +124,13 @@ describe("large results", () => {
   });
 
   it("a finished call's result and arguments are freed at once, with the cyclic collector off", async () => {
-    const code = [
-      "import gc, weakref, tracemalloc",
-      "import numpy as np",
-      "REFS = []",
-      "def start():",
-      "    gc.collect()",
-      "    gc.disable()",
-      "    tracemalloc.start()",
-      "    return tracemalloc.get_traced_memory()[0]",
+    const code = memoryProbeCode([
       "def make(x):",
       "    out = np.full(2 * 1024 * 1024, 1.5, dtype=np.float32)  # 8 MB",
       "    REFS.append(weakref.ref(out))",
       "    REFS.append(weakref.ref(x))",
       "    return out",
-      "def alive():",
-      "    n = sum(1 for r in REFS if r() is not None)",
-      "    current = tracemalloc.get_traced_memory()[0]",
-      "    tracemalloc.stop()",
-      "    gc.enable()",
-      "    return [n, current]",
-    ].join("\n");
+    ]);
     const call = (name: string, args: unknown[] = []) => engine.call({ ...job(code, args), function_name: name }, { valuesAsBytes: true });
     expect((await call("start")).success).toBe(true);
     for (let i = 0; i < 6; i++) {
