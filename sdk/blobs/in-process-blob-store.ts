@@ -30,10 +30,7 @@ export class InProcessBlobStore implements BlobStore {
   }
 
   async outputPlaces(count: number): Promise<OutputPlace[]> {
-    return Array.from({ length: count }, () => {
-      const key = this.files.newKey();
-      return { key, putUrl: this.files.url(key, "write") };
-    });
+    return this.files.outputPlaces(count);
   }
 
   async read(key: string, bytes: number, signal?: AbortSignal): Promise<Uint8Array> {

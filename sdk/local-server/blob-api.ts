@@ -35,10 +35,7 @@ export class BlobApi {
     }
     if (sub === "places" && more.length === 0 && req.method === "POST") {
       const { count } = validate(PlacesSchema, parseJsonBody(await readBody(req, 64 * 1024, "/blobs/places")), "/blobs/places body");
-      const places = Array.from({ length: count }, () => {
-        const key = this.files.newKey();
-        return { key, put_url: this.files.url(key, "write") };
-      });
+      const places = this.files.outputPlaces(count).map(({ key, putUrl }) => ({ key, put_url: putUrl }));
       return sendJson(res, 200, { places });
     }
     if (sub === "delete" && more.length === 0 && req.method === "POST") {

@@ -83,6 +83,14 @@ export class BlobFiles {
     return `${Date.now()}-${randomUUID()}`;
   }
 
+  /** `count` fresh keys, each with the URL a worker PUTs a value to: places for a call's outputs. */
+  outputPlaces(count: number): { key: string; putUrl: string }[] {
+    return Array.from({ length: count }, () => {
+      const key = this.newKey();
+      return { key, putUrl: this.url(key, "write") };
+    });
+  }
+
   token(key: string, access: BlobAccess): string {
     return createHmac("sha256", this.secret).update(`${access}:${key}`).digest("base64url");
   }

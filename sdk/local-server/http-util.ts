@@ -25,8 +25,12 @@ export function presentedKey(req: IncomingMessage): string | undefined {
 
 /** True when `req` carries one of `keys` (see presentedKey). With no keys configured every request passes. */
 export function isAuthorized(req: IncomingMessage, keys: readonly string[]): boolean {
+  return keyAccepted(presentedKey(req), keys);
+}
+
+/** Whether `presented` opens a server that has `keys` (any key, when it has none). */
+export function keyAccepted(presented: string | undefined, keys: readonly string[]): boolean {
   if (keys.length === 0) return true;
-  const presented = presentedKey(req);
   return presented !== undefined && keys.some((key) => sameSecret(presented, key));
 }
 

@@ -20,7 +20,7 @@ import { GraphQLApi } from "./graphql.ts";
 import { registerInProcessServer } from "./in-process-servers.ts";
 import { hostEnvironmentForWorkers } from "./host-environment.ts";
 import { decodePathSegments, keyProblemForBind, RequestGuard, requireJsonBody } from "./request-guard.ts";
-import { HttpError, isAuthorized, sendJson } from "./http-util.ts";
+import { HttpError, isAuthorized, keyAccepted, sendJson } from "./http-util.ts";
 import { JobStore } from "./job-store.ts";
 import { WebhookSender } from "../../protocol/webhook-sender.ts";
 import { WORKER_ROUTES, WorkerApi, type WorkerRoute } from "./worker-api.ts";
@@ -239,7 +239,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
   manager.start();
   const unregister = registerInProcessServer(`${baseUrl}/v2`, {
     blobs: blobFiles,
-    accepts: (apiKey) => apiKeys.length === 0 || (apiKey !== undefined && apiKeys.includes(apiKey)),
+    accepts: (apiKey) => keyAccepted(apiKey, apiKeys),
   });
 
   let closing: Promise<void> | undefined;

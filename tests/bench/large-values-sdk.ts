@@ -12,30 +12,11 @@ import { runInNewContext } from "node:vm";
 import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 import type { BenchGroup } from "./lib/figures.ts";
 import { startBenchServer } from "./lib/bench-server.ts";
+import { LARGE_VALUE_PY as PY } from "./lib/large-value-code.ts";
 import { childPids, residentKiB, timedRun } from "./lib/processes.ts";
 import { REPO_ROOT } from "./lib/engine-jobs.ts";
 import { fmt, mibPerSecond, MiB, summarize } from "./lib/stats.ts";
 
-const PY = `
-import numpy as np
-
-def nbytes(x):
-    return int(x.nbytes)
-
-MADE = {}
-
-def make(n):
-    # Made once per size and kept (one size at a time), so that a timed call measures the
-    # result's way back, not numpy's work. Counted in integers: float32 holds every integer only
-    # up to 2**24.
-    if n not in MADE:
-        MADE.clear()
-        MADE[n] = (np.arange(n, dtype=np.uint32) % 1000).astype(np.float32)
-    return MADE[n]
-
-def echo(x):
-    return x
-`;
 
 /** A full V8 collection, without starting this process with --expose-gc. */
 function fullCollection(): void {

@@ -10,25 +10,13 @@
  */
 import { startBenchServer } from "./bench-server.ts";
 import type { GroupContext } from "./figures.ts";
+import { LARGE_VALUE_PY as PY } from "./large-value-code.ts";
 
 const mb = Number(process.argv[2] ?? 64);
 const runs = Number(process.argv[3] ?? 3);
 const cleanups: (() => unknown)[] = [];
 const ctx = { cleanup: (fn: () => unknown) => cleanups.push(fn), log: () => undefined } as unknown as GroupContext;
 
-const PY = `
-import numpy as np
-MADE = {}
-
-def nbytes(x):
-    return int(x.nbytes)
-
-def make(n):
-    if n not in MADE:
-        MADE.clear()
-        MADE[n] = (np.arange(n, dtype=np.uint32) % 1000).astype(np.float32)
-    return MADE[n]
-`;
 
 const sdk = await import("../../../sdk/index.ts");
 const { server, stateDir } = await startBenchServer(ctx, "ferry-bench-caller-");
