@@ -13,6 +13,7 @@
 import { ErrorType } from "../protocol/error-types.ts";
 import type { Logger } from "../protocol/logger.ts";
 import { AsyncQueue } from "./async-queue.ts";
+import { BlobTransfers } from "./blobs/blob-transfers.ts";
 import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
 import { countTransfer } from "./engine/memory-release.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
@@ -61,6 +62,8 @@ export interface FerryHandlerOptions {
   gpuMemory?: () => Promise<unknown>;
   /** Applies when the request names no `timeout_ms`. */
   defaultTimeoutMs?: number;
+  /** How blobs are read and written (default: over HTTP only). */
+  blobs?: BlobTransfers;
 }
 
 type HandlerResult = FunctionResponse & { refresh_worker?: boolean };
@@ -83,6 +86,7 @@ function describePreparationError(reason: unknown): { errorType: string; message
 }
 
 export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
+  const blobs = options.blobs ?? new BlobTransfers();
   return async function* ferryHandler(job, ctx): AsyncGenerator<StreamItem, HandlerResult> {
     ctx.setStreamResult(false);
     const started = performance.now();
@@ -128,7 +132,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       // Made in a function of its own: a local of this one would hold the arguments while the call runs.
       let callJob: EngineJob | undefined;
       try {
-        callJob = await jobWithArguments(request, ctx.signal);
+        callJob = await jobWithArguments(request, blobs, ctx.signal);
       } catch (error) {
         if (!(error instanceof ArgumentBlobError)) throw error;
         ctx.logger.warn({ err: error.message }, "an argument blob could not be read");
@@ -136,7 +140,7 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       }
 
       const binary = request.serialization_format !== "json";
-      const places = new OutputPlaces(request.blob_outputs);
+      const places = new OutputPlaces(request.blob_outputs, blobs);
       // Yielded values leave in order; one written to a blob waits for its upload, and the ones after it wait for it.
       let delivering: Promise<void> = Promise.resolve();
       let deliveryError: Error | undefined;
@@ -294,8 +298,8 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
 }
 
 /** The call's job for the engine, its argument blobs fetched. */
-async function jobWithArguments(request: FunctionRequest, signal: AbortSignal): Promise<EngineJob> {
-  return engineJob(request, await resolveArgumentBlobs(request, signal));
+async function jobWithArguments(request: FunctionRequest, transfers: BlobTransfers, signal: AbortSignal): Promise<EngineJob> {
+  return engineJob(request, await resolveArgumentBlobs(request, transfers, signal));
 }
 
 /** The bytes of a job's arguments that are bytes (fetched blobs); base64 text is not counted. */

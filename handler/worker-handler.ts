@@ -5,6 +5,7 @@
  */
 import { hostname } from "node:os";
 import type { Logger } from "../protocol/logger.ts";
+import { BlobTransfers } from "./blobs/blob-transfers.ts";
 import type { PythonEngine } from "./engine/python-engine.ts";
 import { createFerryHandler, type CudaFaultDecision } from "./ferry-handler.ts";
 import { installDependencies, type PythonTarget } from "./deps/index.ts";
@@ -72,5 +73,6 @@ export function createWorkerHandler(parts: WorkerHandlerParts): JobHandler {
           }
         : undefined,
     defaultTimeoutMs: parts.defaultTimeoutMs,
+    blobs: BlobTransfers.fromEnv(process.env),
   });
 }

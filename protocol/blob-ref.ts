@@ -13,6 +13,21 @@ import { z } from "zod";
 
 /** The default threshold: encoded values above 1 MB travel by reference. */
 export const DEFAULT_BLOB_THRESHOLD_BYTES = 1024 * 1024;
+/** A blob key of the local server: when it was made (ms), then a UUID. Nothing else names a blob file. */
+export const BLOB_KEY_PATTERN = /^[0-9]{13}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * A local server's blob folder, and the prefix of the URLs that name files in it: a worker the
+ * server started reads and writes those blobs in the folder itself (handler/blobs/blob-transfers.ts).
+ * The server hands them to its workers in these environment variables.
+ */
+export interface LocalBlobFolder {
+  dir: string;
+  urlPrefix: string;
+}
+export const LOCAL_BLOB_DIR_ENV = "FERRY_LOCAL_BLOB_DIR";
+export const LOCAL_BLOB_URL_ENV = "FERRY_LOCAL_BLOB_URL";
+
 /** More output places than any sane stream needs; bounds what a request can make the worker hold. */
 export const MAX_BLOB_OUTPUTS = 4096;
 

@@ -2,13 +2,13 @@
  * The job's encoded values on their way in and out of the worker.
  *
  * In: each argument is base64 text or a `ferry_blob` reference; both become the bytes the
- * Python child gets (references fetched over HTTP, all at once). Out: the child's bytes become
+ * Python child gets (references fetched, all at once). Out: the child's bytes become
  * base64 text, or, above the request's threshold and while it has places left, a blob written
  * to the next `blob_outputs` PUT URL and answered as `{"ferry_blob": {"slot", "bytes"}}`.
  */
 import { blobOutputRef, isBlobRef, type BlobOutputRef, type BlobOutputs } from "../../protocol/blob-ref.ts";
 import type { FunctionRequest } from "../../protocol/wire.ts";
-import { getBlob, putBlob } from "../../protocol/blob-http.ts";
+import type { BlobTransfers } from "./blob-transfers.ts";
 
 export class ArgumentBlobError extends Error {
   override name = "ArgumentBlobError";
@@ -27,7 +27,7 @@ function hasReference(fields: ArgumentFields): boolean {
  * (404, expired URL, truncated, a size that disagrees) throws an ArgumentBlobError naming the
  * argument; the other fetches are stopped.
  */
-export async function resolveArgumentBlobs(request: ArgumentFields, signal: AbortSignal): Promise<ResolvedArguments> {
+export async function resolveArgumentBlobs(request: ArgumentFields, transfers: BlobTransfers, signal: AbortSignal): Promise<ResolvedArguments> {
   if (!hasReference(request)) return request;
   const stop = new AbortController();
   const both = AbortSignal.any([signal, stop.signal]);
@@ -38,7 +38,7 @@ export async function resolveArgumentBlobs(request: ArgumentFields, signal: Abor
     if (!isBlobRef(item)) return;
     const { url, bytes } = item.ferry_blob as { url: string; bytes: number };
     fetches.push(
-      getBlob(url, bytes, both).then(put, (error: Error) => {
+      transfers.get(url, bytes, both).then(put, (error: Error) => {
         failure ??= new ArgumentBlobError(`${path}: ${error.message}`);
         stop.abort();
       }),
@@ -73,7 +73,10 @@ export function bytesToBase64(bytes: Uint8Array): string {
 export class OutputPlaces {
   private next = 0;
 
-  constructor(private readonly outputs: BlobOutputs | undefined) {}
+  constructor(
+    private readonly outputs: BlobOutputs | undefined,
+    private readonly transfers: BlobTransfers,
+  ) {}
 
   /** Whether a value of this size goes to a blob (over the threshold, and a place is left). */
   wants(size: number): boolean {
@@ -84,7 +87,7 @@ export class OutputPlaces {
   async place(bytes: Uint8Array, signal?: AbortSignal): Promise<string | BlobOutputRef> {
     if (!this.wants(bytes.byteLength)) return bytesToBase64(bytes);
     const slot = this.next++;
-    await putBlob(this.outputs!.put_urls[slot]!, bytes, signal);
+    await this.transfers.put(this.outputs!.put_urls[slot]!, bytes, signal);
     return blobOutputRef(slot, bytes.byteLength);
   }
 }

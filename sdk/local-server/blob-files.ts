@@ -6,17 +6,19 @@
  * from the key. Files are deleted when the caller has read its result, and otherwise once
  * older than the retention (the longest a job's result is kept).
  */
-import { constants } from "node:buffer";
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
 import { createWriteStream, mkdirSync, readdirSync, rmSync, statSync, renameSync } from "node:fs";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { join } from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { sendBlobFile } from "./blob-send.ts";
 import { HttpError } from "./http-util.ts";
+import { BLOB_KEY_PATTERN } from "../../protocol/blob-ref.ts";
+import { BlobReadError, readBlobFile, writeBlobFile } from "../../protocol/blob-file.ts";
 import { RUN_RETENTION_MS } from "../../protocol/runpod-jobs.ts";
+
+export { BlobReadError };
 
 export type BlobAccess = "read" | "write";
 
@@ -27,14 +29,7 @@ export type BlobAccess = "read" | "write";
  */
 const WRITE_BATCH_BYTES = 1024 * 1024;
 
-/**
- * A blob is read in pieces of this size, all asked for at once: each read runs in a thread of
- * libuv's pool, and faulting in the fresh buffer's pages, most of a large read's time, then goes
- * on in several threads together (64 MB on 2 cores: about 150 ms against 260 ms in one read).
- */
-const READ_PIECE_BYTES = 16 * 1024 * 1024;
-
-const KEY_PATTERN = /^[0-9]{13}-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const KEY_PATTERN = BLOB_KEY_PATTERN;
 
 export interface BlobFilesOptions {
   dir: string;
@@ -44,20 +39,6 @@ export interface BlobFilesOptions {
   maxBytes?: number | undefined;
   /** The server's base URL, known once it listens; blob URLs start with it. */
   baseUrl: () => string;
-}
-
-/** A blob that cannot be read whole: missing, or not the size its reference says. */
-export class BlobReadError extends Error {
-  override name = "BlobReadError";
-}
-
-/** Fills `out[start, end)` from the same range of the file. */
-async function readPiece(file: FileHandle, out: Buffer, start: number, end: number, key: string): Promise<void> {
-  for (let at = start; at < end; ) {
-    const { bytesRead } = await file.read(out, at, end - at, at);
-    if (bytesRead === 0) throw new BlobReadError(`blob ${key} ended after ${at} bytes; its reference says ${out.length} (truncated)`);
-    at += bytesRead;
-  }
 }
 
 export class BlobFiles {
@@ -95,9 +76,14 @@ export class BlobFiles {
     return createHmac("sha256", this.secret).update(`${access}:${key}`).digest("base64url");
   }
 
+  /** Where the blobs' URLs start: the server's base URL, then `/blobs/`. */
+  urlPrefix(): string {
+    return `${this.baseUrl()}/blobs/`;
+  }
+
   /** The URL a worker GETs (`read`) or PUTs (`write`) the blob at, with the token for that access. */
   url(key: string, access: BlobAccess): string {
-    return `${this.baseUrl()}/blobs/${key}?token=${this.token(key, access)}`;
+    return `${this.urlPrefix()}${key}?token=${this.token(key, access)}`;
   }
 
   /** Throws 404 for a key that cannot be one of ours, 403 for a token that does not grant `access`. */
@@ -149,22 +135,7 @@ export class BlobFiles {
   async writeParts(key: string, parts: readonly Uint8Array[]): Promise<number> {
     const size = parts.reduce((sum, part) => sum + part.byteLength, 0);
     if (size > this.maxBytes) throw new HttpError(413, `blob of ${size} bytes is over this server's ${this.maxBytes}-byte limit`);
-    const target = this.path(key);
-    const partial = `${target}.${randomUUID()}.part`;
-    try {
-      const file = await open(partial, "w");
-      try {
-        const { bytesWritten } = await file.writev(parts as Uint8Array[]);
-        if (bytesWritten !== size) throw new Error(`wrote ${bytesWritten} of ${size} bytes`);
-      } finally {
-        await file.close();
-      }
-      await rename(partial, target);
-    } catch (error) {
-      await rm(partial, { force: true });
-      throw error;
-    }
-    return size;
+    return writeBlobFile(this.path(key), parts);
   }
 
   /**
@@ -172,26 +143,7 @@ export class BlobFiles {
    * the server's own process. A missing blob or one of another size is a BlobReadError.
    */
   async read(key: string, bytes: number): Promise<Buffer> {
-    if (bytes > constants.MAX_LENGTH) throw new BlobReadError(`blob ${key} is ${bytes} bytes, over the ${constants.MAX_LENGTH} bytes one value may be`);
-    let file: FileHandle;
-    try {
-      file = await open(this.path(key), "r");
-    } catch {
-      throw new BlobReadError(`blob ${key} does not exist (it was never written, or was already deleted)`);
-    }
-    try {
-      const { size } = await file.stat();
-      if (size !== bytes) throw new BlobReadError(`blob ${key} is ${size} bytes but its reference says ${bytes}`);
-      const out = Buffer.allocUnsafe(bytes);
-      const pieces: Promise<void>[] = [];
-      for (let start = 0; start < bytes; start += READ_PIECE_BYTES) {
-        pieces.push(readPiece(file, out, start, Math.min(start + READ_PIECE_BYTES, bytes), key));
-      }
-      await Promise.all(pieces);
-      return out;
-    } finally {
-      await file.close();
-    }
+    return readBlobFile(this.path(key), key, bytes);
   }
 
   /** Sends the blob's file as the answer body. */

@@ -147,6 +147,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     if (job.webhook) webhooks.send(job.webhook, store.view(job), job.id);
   });
 
+  const blobFiles = new BlobFiles({ dir: join(stateDir, "blobs"), retentionMs: options.blobs?.retentionMs, maxBytes: options.blobs?.maxBytes, baseUrl: () => baseUrl });
   const manager = new WorkerManager({
     registry,
     store,
@@ -155,6 +156,7 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     workerCommand: options.workerCommand ?? [process.execPath, DEFAULT_WORKER_SCRIPT],
     serverUrl: () => baseUrl,
     stateDir,
+    blobFolder: () => ({ dir: blobFiles.dir, urlPrefix: blobFiles.urlPrefix() }),
     identities,
     pingIntervalMs,
     cwd,
@@ -186,7 +188,6 @@ export async function startLocalServer(rawOptions: LocalServerOptions = {}): Pro
     counts: (endpointId) => store.counts(endpointId),
     workers: () => manager.list(),
   });
-  const blobFiles = new BlobFiles({ dir: join(stateDir, "blobs"), retentionMs: options.blobs?.retentionMs, maxBytes: options.blobs?.maxBytes, baseUrl: () => baseUrl });
   const blobApi = new BlobApi(blobFiles);
 
   const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

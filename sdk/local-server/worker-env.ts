@@ -1,13 +1,14 @@
 /**
  * The environment a worker process starts with: the server's own environment without any
  * RunPod identity of the user's shell, the C library's settings for large values
- * (`protocol/malloc-env.ts`), the endpoint template's variables, and the RunPod variables of the
- * identity the server issued to this worker.
+ * (`protocol/malloc-env.ts`), the endpoint template's variables, the RunPod variables of the
+ * identity the server issued to this worker, and where the server keeps its blobs.
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
 import type { EndpointConfig } from "./endpoint-registry.ts";
 import { runpodWorkerVariables, type IssuedWorker } from "./worker-identity.ts";
+import { LOCAL_BLOB_DIR_ENV, LOCAL_BLOB_URL_ENV, type LocalBlobFolder } from "../../protocol/blob-ref.ts";
 import { largeValueMallocEnv } from "../../protocol/malloc-env.ts";
 
 /** Variables describing a RunPod identity: the server sets its own, never the user's shell's. */
@@ -32,7 +33,9 @@ export interface WorkerEnvSources {
   /** The endpoint's folder (its venv lives in it). */
   endpointDir: string;
   pingIntervalMs: number;
+  blobFolder: LocalBlobFolder;
 }
+
 
 export function workerEnv(endpoint: EndpointConfig, worker: IssuedWorker, sources: WorkerEnvSources): NodeJS.ProcessEnv {
   const base: NodeJS.ProcessEnv = { ...sources.baseEnv };
@@ -46,6 +49,8 @@ export function workerEnv(endpoint: EndpointConfig, worker: IssuedWorker, source
     RUNPOD_POD_HOSTNAME: hostname(),
     FERRY_VENV: join(sources.endpointDir, "venv"),
     FERRY_PARENT_PIPE_FD: "3",
+    [LOCAL_BLOB_DIR_ENV]: sources.blobFolder.dir,
+    [LOCAL_BLOB_URL_ENV]: sources.blobFolder.urlPrefix,
   };
 }
 

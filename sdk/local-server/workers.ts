@@ -12,6 +12,7 @@
 import type { ChildProcess } from "node:child_process";
 import { mkdirSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import type { LocalBlobFolder } from "../../protocol/blob-ref.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import { envProblems } from "../../protocol/request-rules.ts";
 import type { EndpointConfig, EndpointRegistry } from "./endpoint-registry.ts";
@@ -57,6 +58,8 @@ export interface WorkerManagerOptions {
   serverUrl: () => string;
   /** Absolute; each endpoint's venv is `<stateDir>/endpoints/<id>/venv`. */
   stateDir: string;
+  /** The blob folder and its URLs' prefix, which workers reach directly (handler/blobs/blob-transfers.ts). */
+  blobFolder: () => LocalBlobFolder;
   /** Issues each started worker its pod id and key (RUNPOD_POD_ID, RUNPOD_AI_API_KEY). */
   identities: WorkerIdentities;
   pingIntervalMs: number;
@@ -251,6 +254,7 @@ export class WorkerManager {
         serverUrl: this.options.serverUrl(),
         endpointDir: join(this.options.stateDir, "endpoints", endpoint.id),
         pingIntervalMs: this.options.pingIntervalMs,
+        blobFolder: this.options.blobFolder(),
       });
       child = spawnWorkerProcess(command, args, this.options.cwd, env);
     } catch (err) {

@@ -59,7 +59,7 @@ describe("the C library's settings for large values", () => {
   it("is in the environment a worker starts with; an endpoint's own GLIBC_TUNABLES wins", () => {
     const endpoint = (env: { key: string; value: string }[]) => ({ template: { env } }) as unknown as EndpointConfig;
     const worker = { podId: "pod", endpointId: "ep", key: "k" };
-    const sources = (baseEnv: NodeJS.ProcessEnv) => ({ baseEnv, serverUrl: "http://127.0.0.1:1", endpointDir: "/tmp/ep", pingIntervalMs: 1000 });
+    const sources = (baseEnv: NodeJS.ProcessEnv) => ({ baseEnv, serverUrl: "http://127.0.0.1:1", endpointDir: "/tmp/ep", pingIntervalMs: 1000, blobFolder: { dir: "/tmp/blobs", urlPrefix: "http://127.0.0.1:1/blobs/" } });
     expect(workerEnv(endpoint([]), worker, sources({})).GLIBC_TUNABLES).toBe(HUGE_PAGE_TUNABLE);
     expect(workerEnv(endpoint([]), worker, sources({ GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })).GLIBC_TUNABLES).toBe(`glibc.malloc.arena_max=2:${HUGE_PAGE_TUNABLE}`);
     expect(workerEnv(endpoint([{ key: "GLIBC_TUNABLES", value: "glibc.malloc.hugetlb=0" }]), worker, sources({})).GLIBC_TUNABLES).toBe("glibc.malloc.hugetlb=0");
@@ -68,7 +68,7 @@ describe("the C library's settings for large values", () => {
   it("fixes the mmap threshold at 1 MB unless the environment or the endpoint sets one", () => {
     const endpoint = (env: { key: string; value: string }[]) => ({ template: { env } }) as unknown as EndpointConfig;
     const worker = { podId: "pod", endpointId: "ep", key: "k" };
-    const sources = (baseEnv: NodeJS.ProcessEnv) => ({ baseEnv, serverUrl: "http://127.0.0.1:1", endpointDir: "/tmp/ep", pingIntervalMs: 1000 });
+    const sources = (baseEnv: NodeJS.ProcessEnv) => ({ baseEnv, serverUrl: "http://127.0.0.1:1", endpointDir: "/tmp/ep", pingIntervalMs: 1000, blobFolder: { dir: "/tmp/blobs", urlPrefix: "http://127.0.0.1:1/blobs/" } });
     expect(MMAP_THRESHOLD_BYTES).toBe(String(1024 * 1024));
     expect(largeValueMallocEnv({})).toEqual({ MALLOC_MMAP_THRESHOLD_: MMAP_THRESHOLD_BYTES, GLIBC_TUNABLES: HUGE_PAGE_TUNABLE });
     expect(largeValueMallocEnv({ MALLOC_MMAP_THRESHOLD_: "65536" }).MALLOC_MMAP_THRESHOLD_).toBe("65536");
