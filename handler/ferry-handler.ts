@@ -16,6 +16,8 @@ import { AsyncQueue } from "./async-queue.ts";
 import { BlobTransfers } from "./blobs/blob-transfers.ts";
 import { ArgumentBlobError, bytesToBase64, OutputPlaces, resolveArgumentBlobs, type ResolvedArguments } from "./blobs/job-values.ts";
 import { countTransfer } from "./engine/memory-release.ts";
+import { ValueFile } from "./engine/value-file.ts";
+import type { BlobOutputRef } from "../protocol/blob-ref.ts";
 import { STREAM_CHUNK_LIMIT_BYTES } from "../protocol/runpod-jobs.ts";
 import type { CallOutcome, EngineJob, PythonEngine } from "./engine/python-engine.ts";
 import { checkModulePaths } from "./module-paths.ts";
@@ -144,21 +146,30 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       // Yielded values leave in order; one written to a blob waits for its upload, and the ones after it wait for it.
       let delivering: Promise<void> = Promise.resolve();
       let deliveryError: Error | undefined;
+      // A value on its way out (undefined once one has failed: a file the child wrote for it is then deleted).
+      const deliver = async (value: Uint8Array | ValueFile): Promise<string | BlobOutputRef | undefined> => {
+        if (deliveryError) return void (value instanceof ValueFile && (await blobs.discard(value)));
+        try {
+          return await places.place(value, ctx.signal);
+        } catch (error) {
+          deliveryError = error as Error;
+          return undefined;
+        } finally {
+          if (value instanceof Uint8Array) countTransfer(value.byteLength);
+        }
+      };
       const onValue = (value: unknown) => {
-        if (!(value instanceof Uint8Array)) return stream.push({ value });
+        if (!(value instanceof Uint8Array || value instanceof ValueFile)) return stream.push({ value });
         if (request.return_aggregate_stream) {
+          // The child writes no files for a plain call's values (they come back in its result); a stray one is removed.
+          if (value instanceof ValueFile) return void blobs.discard(value);
           // A plain call gets every value back in its result; one too large for a stream chunk is not streamed as well.
           if (Math.ceil(value.byteLength / 3) * 4 < STREAM_CHUNK_LIMIT_BYTES - 64) stream.pushValue(bytesToBase64(value));
           return;
         }
         delivering = delivering.then(async () => {
-          if (deliveryError) return;
-          try {
-            stream.pushValue(await places.place(value, ctx.signal));
-          } catch (error) {
-            deliveryError = error as Error;
-          }
-          countTransfer(value.byteLength);
+          const placed = await deliver(value);
+          if (placed !== undefined) stream.pushValue(placed);
         });
       };
 
@@ -183,15 +194,12 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       // The runner reports stream_count for every generator call, and only for those.
       ctx.setStreamResult(outcome.stream_count !== undefined);
       await delivering;
-      if (outcome.result_bytes) {
-        const bytes = outcome.result_bytes;
-        delete outcome.result_bytes;
-        try {
-          if (!deliveryError) outcome.result = await places.place(bytes, ctx.signal);
-        } catch (error) {
-          deliveryError = error as Error;
-        }
-        countTransfer(bytes.byteLength);
+      const result = outcome.result_bytes ?? outcome.result_file;
+      delete outcome.result_bytes;
+      delete outcome.result_file;
+      if (result) {
+        const placed = await deliver(result);
+        if (placed !== undefined) outcome.result = placed;
       }
       if (deliveryError) {
         ctx.logger.error({ err: deliveryError.message }, "a value could not be delivered");
@@ -299,7 +307,9 @@ async function prepare(request: FunctionRequest, options: FerryHandlerOptions, c
 
 /** The call's job for the engine, its argument blobs fetched. */
 async function jobWithArguments(request: FunctionRequest, transfers: BlobTransfers, signal: AbortSignal): Promise<EngineJob> {
-  return engineJob(request, await resolveArgumentBlobs(request, transfers, signal));
+  const job = engineJob(request, await resolveArgumentBlobs(request, transfers, signal));
+  const valueFiles = transfers.valueFiles(request.blob_outputs);
+  return valueFiles ? { ...job, value_files: valueFiles } : job;
 }
 
 /** The bytes of a job's arguments that are bytes (fetched blobs); base64 text is not counted. */

@@ -13,10 +13,12 @@
  * caller's user. A worker that cannot see the folder (one in a container) uses HTTP.
  */
 import { existsSync } from "node:fs";
+import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { readBlobFile, writeBlobFile } from "../../protocol/blob-file.ts";
 import { getBlob, putBlob, type BlobBody } from "../../protocol/blob-http.ts";
-import { BLOB_KEY_PATTERN, LOCAL_BLOB_DIR_ENV, LOCAL_BLOB_URL_ENV, type LocalBlobFolder } from "../../protocol/blob-ref.ts";
+import { BLOB_KEY_PATTERN, LOCAL_BLOB_DIR_ENV, LOCAL_BLOB_URL_ENV, type BlobOutputs, type LocalBlobFolder } from "../../protocol/blob-ref.ts";
+import type { ValueFile } from "../engine/value-file.ts";
 
 export class BlobTransfers {
   constructor(private readonly folder?: LocalBlobFolder) {}
@@ -53,5 +55,45 @@ export class BlobTransfers {
     } catch (error) {
       throw new Error(`writing blob ${key} in the local server's folder failed: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Where the child may write a large result or streamed value as a file of its own: the folder,
+   * when the call's places are in it (a file there then only has to be renamed into its place).
+   */
+  valueFiles(outputs: BlobOutputs | undefined): { dir: string; threshold_bytes: number } | undefined {
+    if (!this.folder || !outputs?.put_urls.some((url) => this.localKey(url) !== undefined)) return undefined;
+    return { dir: this.folder.dir, threshold_bytes: outputs.threshold_bytes };
+  }
+
+  /** Puts a file the child wrote at the place at `url`: renamed into it in the folder, or sent over HTTP. The file is gone afterwards either way. */
+  async adopt(url: string, file: ValueFile, signal?: AbortSignal): Promise<void> {
+    const key = this.localKey(url);
+    if (key === undefined) return this.put(url, await this.take(file), signal);
+    try {
+      await rename(this.valueFilePath(file), join(this.folder!.dir, key));
+    } catch (error) {
+      await this.discard(file);
+      throw new Error(`moving the value file ${file.name} to blob ${key} failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** A file the child wrote, read into memory and deleted. */
+  async take(file: ValueFile): Promise<Buffer> {
+    try {
+      return await readBlobFile(this.valueFilePath(file), file.name, file.byteLength);
+    } finally {
+      await this.discard(file);
+    }
+  }
+
+  /** Deletes a file the child wrote that no place takes. */
+  async discard(file: ValueFile): Promise<void> {
+    if (this.folder) await rm(this.valueFilePath(file), { force: true });
+  }
+
+  private valueFilePath(file: ValueFile): string {
+    if (!this.folder) throw new Error(`the child sent value file ${file.name}, but this worker has no blob folder`);
+    return join(this.folder.dir, file.name);
   }
 }

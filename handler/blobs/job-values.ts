@@ -8,6 +8,7 @@
  */
 import { blobOutputRef, isBlobRef, type BlobOutputRef, type BlobOutputs } from "../../protocol/blob-ref.ts";
 import type { FunctionRequest } from "../../protocol/wire.ts";
+import { ValueFile } from "../engine/value-file.ts";
 import type { BlobTransfers } from "./blob-transfers.ts";
 
 export class ArgumentBlobError extends Error {
@@ -83,11 +84,16 @@ export class OutputPlaces {
     return this.outputs !== undefined && size > this.outputs.threshold_bytes && this.next < this.outputs.put_urls.length;
   }
 
-  /** The value as it goes on the wire: base64 text, or a reference to the blob it was written to. */
-  async place(bytes: Uint8Array, signal?: AbortSignal): Promise<string | BlobOutputRef> {
-    if (!this.wants(bytes.byteLength)) return bytesToBase64(bytes);
+  /**
+   * The value as it goes on the wire: base64 text, or a reference to the blob it was written to.
+   * A file the child wrote is moved into its place, or read back when the value stays inline.
+   */
+  async place(value: Uint8Array | ValueFile, signal?: AbortSignal): Promise<string | BlobOutputRef> {
+    if (!this.wants(value.byteLength)) return bytesToBase64(value instanceof ValueFile ? await this.transfers.take(value) : value);
     const slot = this.next++;
-    await this.transfers.put(this.outputs!.put_urls[slot]!, bytes, signal);
-    return blobOutputRef(slot, bytes.byteLength);
+    const url = this.outputs!.put_urls[slot]!;
+    if (value instanceof ValueFile) await this.transfers.adopt(url, value, signal);
+    else await this.transfers.put(url, value, signal);
+    return blobOutputRef(slot, value.byteLength);
   }
 }

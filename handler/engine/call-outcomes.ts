@@ -4,13 +4,17 @@
  */
 import { ErrorType } from "../../protocol/error-types.ts";
 import type { CallOutcome, EngineJob } from "./engine-types.ts";
+import { ValueFile } from "./value-file.ts";
 import { describeExit, type Child, type PendingCall } from "./python-child.ts";
 
 export function toOutcome(response: Record<string, unknown>, valuesAsBytes: boolean): CallOutcome {
   const { json_result_text, ...rest } = response;
   const outcome = rest as unknown as CallOutcome;
   if (typeof json_result_text === "string") outcome.json_result = JSON.parse(json_result_text);
-  if (rest.result instanceof Uint8Array) {
+  if (rest.result instanceof ValueFile) {
+    outcome.result_file = rest.result;
+    delete outcome.result;
+  } else if (rest.result instanceof Uint8Array) {
     if (valuesAsBytes) {
       outcome.result_bytes = rest.result;
       delete outcome.result;

@@ -2,6 +2,7 @@
 import type { ErrorType } from "../../protocol/error-types.ts";
 import type { Logger } from "../../protocol/logger.ts";
 import type { FunctionRequest, FunctionResponse } from "../../protocol/wire.ts";
+import type { ValueFile } from "./value-file.ts";
 
 /** The error type a cancelled call ends with. */
 export type CancelReason = typeof ErrorType.Timeout | typeof ErrorType.Cancelled;
@@ -45,7 +46,8 @@ export interface CallOptions {
   onArgumentsSent?: () => void;
 }
 
-export type CallOutcome = FunctionResponse & { error_traceback?: string; result_bytes?: Uint8Array };
+/** `result_file`: the result as a file the child wrote in the job's `value_files` folder. */
+export type CallOutcome = FunctionResponse & { error_traceback?: string; result_bytes?: Uint8Array; result_file?: ValueFile };
 
 export interface RequirementCheck {
   requirement: string;
@@ -75,4 +77,7 @@ export type EngineJob = Pick<
   | "modules"
   | "return_aggregate_stream"
 > &
-  Partial<Pick<FunctionRequest, "code_file">>;
+  Partial<Pick<FunctionRequest, "code_file">> & {
+    /** The local server's blob folder: a result or streamed value over the threshold is written there as a file of its own (a ValueFile). */
+    value_files?: { dir: string; threshold_bytes: number };
+  };

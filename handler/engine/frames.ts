@@ -8,6 +8,7 @@
  * way, written from its own memory. Each is read into one buffer of its announced size.
  */
 import { Packr, RESERVE_START_SPACE, Unpackr } from "msgpackr";
+import { VALUE_FILE_NAME, ValueFile } from "./value-file.ts";
 
 /** Larger frames are refused from the length alone, before any buffer is allocated for them. */
 export const MAX_FRAME_BYTES = Number(process.env.FERRY_MAX_FRAME_BYTES ?? 1024 * 1024 * 1024);
@@ -65,12 +66,25 @@ function attachmentMark(item: unknown): { index: unknown } | undefined {
   return { index: (item as { $attachment: unknown }).$attachment };
 }
 
+/** The marker's file (`{"$file": {"name", "bytes"}}`) as a ValueFile, or undefined for any other item. */
+function fileMark(item: unknown): ValueFile | undefined {
+  if (!item || typeof item !== "object" || !("$file" in item)) return undefined;
+  const { name, bytes } = ((item as { $file: unknown }).$file ?? {}) as { name?: unknown; bytes?: unknown };
+  if (typeof name !== "string" || !VALUE_FILE_NAME.test(name) || typeof bytes !== "number" || !Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new UnreadableFrameError(`a frame marks a value file ${JSON.stringify(name)} of ${String(bytes)} bytes, which is not one the child may write`);
+  }
+  return new ValueFile(name, bytes);
+}
+
 /**
  * A frame from the child with its attachments put back where its document marks them
- * (`{"$attachment": i}`): a result's encoded value (`response.result`) or a yielded one (`value`).
+ * (`{"$attachment": i}`), and its value files (`{"$file": ...}`) as ValueFiles: a result's
+ * encoded value (`response.result`) or a yielded one (`value`).
  */
 function attach(frame: Frame, attached: Buffer[]): Frame {
   const resolve = (item: unknown): unknown => {
+    const file = fileMark(item);
+    if (file) return file;
     const mark = attachmentMark(item);
     if (!mark) return item;
     const { index } = mark;
@@ -168,6 +182,7 @@ export class FrameDecoder {
       waiting.attached.push(Buffer.alloc(0));
     }
     this.waiting = undefined;
-    frames.push(waiting.sizes.length ? attach(waiting.frame, waiting.attached) : waiting.frame);
+    const { t } = waiting.frame;
+    frames.push(t === "result" || t === "yield" ? attach(waiting.frame, waiting.attached) : waiting.frame);
   }
 }

@@ -120,7 +120,7 @@ export const largeValuesSdkGroup: BenchGroup = {
           stats: r,
           ...(rateGoal(mb) ? { met: r.max >= RATE_GOAL_MB_S } : {}),
           note,
-          limit: "a value crosses no socket: the caller (in the local server's process) and the worker (a process that server started) write and read it as a blob file in the server's folder, and the worker's pipes carry it to and from the child; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless its process started with the settings of protocol/malloc-env.ts, the row below).",
+          limit: "a value crosses no socket: the caller (in the local server's process) and the worker (a process that server started) write and read it as a blob file in the server's folder; an argument reaches the child through the worker's pipe, and a result leaves it as a file the child writes in that folder and the worker renames into its place; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless its process started with the settings of protocol/malloc-env.ts, the row below).",
         });
       }
     };

@@ -97,6 +97,8 @@ describe("a worker's blob transfers with the local server's folder", () => {
 describe("the handler with the local server's folder", () => {
   it("an argument blob missing from the folder fails the job naming the argument; a result over the threshold lands in its place; the next job runs", async () => {
     const handler = newHandler(engine, { blobs: serverTransfers() });
+    const adopted = vi.spyOn(BlobTransfers.prototype, "adopt");
+    const put = vi.spyOn(BlobTransfers.prototype, "put");
     const missing = files(server).newKey();
     const failed = await runJob(handler, {
       function_name: "f",
@@ -112,11 +114,50 @@ describe("the handler with the local server's folder", () => {
       function_name: "f",
       function_code: "def f(n):\n    return b'x' * n",
       serialization_format: "msgpack",
-      args: [encodeBase64(5000)],
+      args: [encodeBase64(100_000)],
       blob_outputs: { threshold_bytes: 1000, put_urls: [place!.putUrl] },
     });
-    expect(big.response.result).toEqual({ ferry_blob: { slot: 0, bytes: 5003 } });
-    expect(Buffer.from(decodeBase64((await files(server).read(place!.key, 5003)).toString("base64")) as Uint8Array).equals(Buffer.alloc(5000, "x"))).toBe(true);
+    expect(big.response.result).toEqual({ ferry_blob: { slot: 0, bytes: 100_005 } });
+    // The child wrote the result as a file of its own, which was renamed into its place: nothing went over the pipe or HTTP.
+    expect(adopted).toHaveBeenCalledTimes(1);
+    expect(put).not.toHaveBeenCalled();
+    expect(Buffer.from(decodeBase64((await files(server).read(place!.key, 100_005)).toString("base64")) as Uint8Array).equals(Buffer.alloc(100_000, "x"))).toBe(true);
     expect((await runJob(handler, HEALTHY)).response).toMatchObject({ success: true, json_result: 42 });
+  });
+
+  it("streamed values go to files the child wrote and are renamed into their places; past the last place one comes back inline; a plain call writes no file", async () => {
+    const handler = newHandler(engine, { blobs: serverTransfers() });
+    const code = "def gen(n):\n    for i in range(3):\n        yield bytes([i]) * n";
+    const childFiles = () => readdirSync(blobDir(server)).filter((name) => name.startsWith("child-"));
+    const places = files(server).outputPlaces(2);
+    const adopted = vi.spyOn(BlobTransfers.prototype, "adopt");
+    const streamed = await runJob(handler, {
+      function_name: "gen",
+      function_code: code,
+      serialization_format: "msgpack",
+      args: [encodeBase64(100_000)],
+      return_aggregate_stream: false,
+      blob_outputs: { threshold_bytes: 1000, put_urls: places.map((p) => p.putUrl) },
+    });
+    expect(streamed.response.success).toBe(true);
+    expect(streamed.values.slice(0, 2)).toEqual([{ ferry_blob: { slot: 0, bytes: 100_005 } }, { ferry_blob: { slot: 1, bytes: 100_005 } }]);
+    for (const [i, place] of places.entries()) {
+      expect(Buffer.from(decodeBase64((await files(server).read(place.key, 100_005)).toString("base64")) as Uint8Array).equals(Buffer.alloc(100_000, i))).toBe(true);
+    }
+    expect(Buffer.from(decodeBase64(streamed.values[2] as string) as Uint8Array).equals(Buffer.alloc(100_000, 2))).toBe(true);
+    expect(adopted).toHaveBeenCalledTimes(2);
+    expect(childFiles()).toEqual([]);
+
+    const [place] = files(server).outputPlaces(1);
+    const plain = await runJob(handler, {
+      function_name: "gen",
+      function_code: code,
+      serialization_format: "msgpack",
+      args: [encodeBase64(100_000)],
+      return_aggregate_stream: true,
+      blob_outputs: { threshold_bytes: 1_000_000, put_urls: [place!.putUrl] },
+    });
+    expect((decodeBase64(plain.response.result as string) as Uint8Array[]).map((v) => v.length)).toEqual([100_000, 100_000, 100_000]);
+    expect(childFiles()).toEqual([]);
   });
 });

@@ -1,9 +1,14 @@
 // Large results and yielded values leave the Python child as attachments (their own buffers,
-// written beside the frame) and reach the worker byte for byte; a finished call's result is freed.
+// written beside the frame), or as files of their own when the job names a folder, and reach the
+// worker byte for byte; a finished call's result is freed.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pack } from "msgpackr";
 import type { EngineJob, PythonEngine } from "../../handler/engine/python-engine.ts";
 import { FrameDecoder, type Frame } from "../../handler/engine/frames.ts";
+import { ValueFile } from "../../handler/engine/value-file.ts";
 import { decode, decodeBase64, encode } from "../../sdk/codec.ts";
 import { newEngine } from "../helpers/engine.ts";
 import { memoryProbeCode } from "../helpers/python-memory-probe.ts";
@@ -17,6 +22,9 @@ beforeAll(async () => {
 afterAll(() => engine.stop());
 
 const MiB = 1024 * 1024;
+
+/** What `bytes(range(256)) * n` is. */
+const encodeBytes = (n: number) => Buffer.concat(Array.from({ length: n }, () => Buffer.from(Array.from({ length: 256 }, (_, i) => i))));
 
 /** A msgpack function job whose arguments are bytes, as the worker holds them after fetching blobs. */
 function job(code: string, args: unknown[] = [], extra: Record<string, unknown> = {}): EngineJob {
@@ -37,6 +45,28 @@ function job(code: string, args: unknown[] = [], extra: Record<string, unknown> 
 const bytesOf = (view: ArrayBufferView) => Buffer.from(view.buffer, view.byteOffset, view.byteLength);
 
 describe("large results", () => {
+  it("with value_files, a result over the threshold is a file of its own in the folder; a folder it cannot write to falls back to the pipe", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "ferry-value-files-"));
+    try {
+      const code = "def f(n):\n    return bytes(range(256)) * n";
+      const toFile = await engine.call(job(code, [1000], { value_files: { dir, threshold_bytes: 100_000 } }), { valuesAsBytes: true });
+      expect(toFile.result_bytes).toBeUndefined();
+      const file = toFile.result_file!;
+      expect(file).toBeInstanceOf(ValueFile);
+      const written = readFileSync(join(dir, file.name));
+      expect(written.length).toBe(file.byteLength);
+      expect(Buffer.from(decode(written) as Uint8Array).equals(Buffer.from(encodeBytes(1000)))).toBe(true);
+      // Under the threshold, and with no folder to write to, the value comes through the pipe.
+      const small = await engine.call(job(code, [300], { value_files: { dir, threshold_bytes: 100_000 } }), { valuesAsBytes: true });
+      expect(small.result_bytes?.length).toBeGreaterThan(76_800);
+      const fallback = await engine.call(job(code, [1000], { value_files: { dir: join(dir, "missing"), threshold_bytes: 100_000 } }), { valuesAsBytes: true });
+      expect(Buffer.from(decode(fallback.result_bytes!) as Uint8Array).equals(Buffer.from(encodeBytes(1000)))).toBe(true);
+      expect(readdirSync(dir)).toEqual([file.name]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("a 64 MB float32 ndarray result comes back byte-identical, shape and dtype kept", async () => {
     const n = (64 * MiB) / 4;
     const code = "import numpy as np\ndef f(n):\n    return (np.arange(n, dtype=np.float32) % 65521 * 0.25).reshape(n // 1024, 1024)";
@@ -191,5 +221,15 @@ describe("the frame decoder", () => {
     expect(() => new FrameDecoder().push(stray)).toThrow(/marks attachment 3 but lists 1/);
     const named = childFrame({ t: "result", id: 1, response: { success: true, result: { $attachment: "constructor" } } }, [Buffer.from("x")]);
     expect(() => new FrameDecoder().push(named)).toThrow(/marks attachment constructor but lists 1/);
+  });
+
+  it("hands a value file on by name, and refuses a name the child may not write (a path out of the folder)", () => {
+    const name = `child-${"ab".repeat(16)}.value`;
+    const [ok] = new FrameDecoder().push(childFrame({ t: "result", id: 1, response: { success: true, result: { $file: { name, bytes: 7 } }, stdout: "" } }, []));
+    expect((ok!.response as { result: unknown }).result).toEqual(new ValueFile(name, 7));
+    for (const bad of [{ name: "../../etc/passwd", bytes: 5 }, { name, bytes: -1 }, { name: `/tmp/${name}`, bytes: 1 }, "x"]) {
+      const frame = childFrame({ t: "yield", id: 1, index: 0, value: { $file: bad } }, []);
+      expect(() => new FrameDecoder().push(frame)).toThrow(/is not one the child may write/);
+    }
   });
 });

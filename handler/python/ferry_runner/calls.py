@@ -102,7 +102,9 @@ class Call:
     def emit(self, value):
         index = self.stream_count
         attachments = []
-        encoded = encode_for_frame(value, self.format, f"yield[{index}]", attachments)
+        # A plain call's values come back in its result; only a streamed one goes to a file of its own.
+        files = self.job.get("value_files") if self.aggregate is None else None
+        encoded = encode_for_frame(value, self.format, f"yield[{index}]", attachments, files)
         self.stream_count += 1
         if self.aggregate is not None:
             self.aggregate.append(value)

@@ -4,7 +4,8 @@ then the attachments the map lists by size in `attachments`.
 An attachment is one value's encoded bytes kept out of the MessagePack document, so that a large
 value is never copied into (or out of) the document: the worker writes an argument's bytes after
 the frame and this process reads each into a buffer of its own; a large result or yielded value
-leaves the same way, written from the buffers that hold it (an array's own memory).
+leaves the same way, written from the buffers that hold it (an array's own memory), or, when
+the worker names the local server's blob folder for the call, as a file of its own there.
 """
 
 import mmap
@@ -13,6 +14,7 @@ import signal
 import struct
 import sys
 import threading
+import uuid
 
 import msgpack
 
@@ -45,13 +47,30 @@ def send(frame, attachments=()):
     for parts in attached:
         views.extend(view for view in parts if view.nbytes)
     with main_thread.shielded(), _write_lock:
-        _write_all(views)
+        _write_all(OUT_FD, views)
 
 
-def _write_all(views):
+def write_value_file(directory, parts):
+    """Writes a value's bytes (a list of buffers, in order) as a file of its own in `directory`,
+    the local server's blob folder, and answers its name: the worker moves the file into the
+    value's place there, so the bytes never cross the pipe or the worker's memory."""
+    name = f"child-{uuid.uuid4().hex}.value"
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        _write_all(fd, [memoryview(part).cast("B") for part in parts if len(part)])
+    except BaseException:
+        os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
+    return name
+
+
+def _write_all(fd, views):
     start = 0
     while start < len(views):
-        written = os.writev(OUT_FD, views[start : start + _MAX_IOVECS])
+        written = os.writev(fd, views[start : start + _MAX_IOVECS])
         while start < len(views) and written >= len(views[start]):
             written -= len(views[start])
             start += 1

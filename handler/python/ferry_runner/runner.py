@@ -206,7 +206,7 @@ def decode(call, args, kwargs, prefix):
 
 
 def success(call, value, attachments):
-    encoded = encode_for_frame(value, call.format, "result", attachments)
+    encoded = encode_for_frame(value, call.format, "result", attachments, call.job.get("value_files"))
     if call.format == "json":
         return {"success": True, "json_result_text": encoded}
     return {"success": True, "result": encoded}

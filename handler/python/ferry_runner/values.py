@@ -312,15 +312,25 @@ def encode_value(value, fmt, path):
     return encoded if isinstance(encoded, str) else b"".join(encoded)
 
 
-def encode_for_frame(value, fmt, path, attachments):
+def encode_for_frame(value, fmt, path, attachments, files=None):
     """One value as a frame carries it: JSON text, its bytes, or (when they are
     ATTACHMENT_MIN_BYTES or more) `{"$attachment": i}`, its byte views appended to `attachments`
-    as attachment i."""
+    as attachment i. With `files` (the job's `value_files`: a folder and a threshold), bytes over
+    the threshold are written to a file of their own in the folder instead, `{"$file": {"name",
+    "bytes"}}`; a file that cannot be written falls back to an attachment."""
     encoded = encode_parts(value, fmt, path)
     if isinstance(encoded, str):
         return encoded
-    if sum(part.nbytes for part in encoded) < ATTACHMENT_MIN_BYTES:
+    size = sum(part.nbytes for part in encoded)
+    if size < ATTACHMENT_MIN_BYTES:
         return b"".join(encoded)
+    if files and size > files["threshold_bytes"]:
+        from .frames import write_value_file  # frames is the process's protocol; values is imported without it too
+
+        try:
+            return {"$file": {"name": write_value_file(files["dir"], encoded), "bytes": size}}
+        except OSError:
+            pass
     attachments.append(encoded)
     return {"$attachment": len(attachments) - 1}
 
