@@ -146,9 +146,12 @@ export function createFerryHandler(options: FerryHandlerOptions): JobHandler {
       // Yielded values leave in order; one written to a blob waits for its upload, and the ones after it wait for it.
       let delivering: Promise<void> = Promise.resolve();
       let deliveryError: Error | undefined;
-      // A value on its way out (undefined once one has failed: a file the child wrote for it is then deleted).
+      // A value as it goes on the wire; undefined once a delivery has failed (a file the child wrote for it is then deleted).
       const deliver = async (value: Uint8Array | ValueFile): Promise<string | BlobOutputRef | undefined> => {
-        if (deliveryError) return void (value instanceof ValueFile && (await blobs.discard(value)));
+        if (deliveryError) {
+          if (value instanceof ValueFile) await blobs.discard(value);
+          return undefined;
+        }
         try {
           return await places.place(value, ctx.signal);
         } catch (error) {
