@@ -18,7 +18,9 @@ afterEach(async () => {
 });
 
 function spawnWorker(args: string[] = []) {
-  const proc = spawn("node_modules/.bin/tsx", ["tests/worker/fixtures/sigterm-worker.ts", ...args], {
+  // Node itself with tsx's loader: the tsx command would be a parent process of its own that
+  // relays signals, and a second signal can reach it while it is still relaying the first.
+  const proc = spawn(process.execPath, ["--import", "tsx", "tests/worker/fixtures/sigterm-worker.ts", ...args], {
     env: { ...process.env, ...server.env({ RUNPOD_PING_INTERVAL: "200", RUNPOD_LOG_LEVEL: "info" }) },
   });
   child = proc;
