@@ -111,7 +111,7 @@ export const largeValuesSdkGroup: BenchGroup = {
         if (value.length !== n || value[n - 1] !== (n - 1) % 1000) throw new Error(`the ${mb} MB result came back changed`);
       }
       await make(4); // the kept array dropped, out of the memory figures that follow
-      const note = `${mb} MB, best of ${runs}: encode, upload to the local blob store, worker download, the child, and back.`;
+      const note = `${mb} MB, best of ${runs}: encode, the call's job through the local server, the value's blob file written and read, the child, and back.`;
       for (const [id, samples] of [[`large.sdk-in.${mb}mb`, into], [`large.sdk-out.${mb}mb`, back]] as const) {
         const r = summarize(samples.map((ms) => mibPerSecond(size, ms)));
         ctx.report(id, {
@@ -120,7 +120,7 @@ export const largeValuesSdkGroup: BenchGroup = {
           stats: r,
           ...(rateGoal(mb) ? { met: r.max >= RATE_GOAL_MB_S } : {}),
           note,
-          limit: "a value crosses no socket: the caller (in the local server's process) and the worker (a process that server started) write and read it as a blob file in the server's folder; an argument reaches the child through the worker's pipe, and a result leaves it as a file the child writes in that folder and the worker renames into its place; fresh memory for it is faulted in by the worker (huge pages) and, for a result, by the caller (4 KB pages unless its process started with the settings of protocol/malloc-env.ts, the row below).",
+          limit: "a value crosses no socket: the caller (in the local server's process) and the worker (a process that server started) write and read it as a blob file in the server's folder; an argument reaches the child through the worker's pipe, and a result leaves it as a file the child writes in that folder and the worker renames into its place; fresh memory for an argument is faulted in by the worker and the child (2 MB pages), for a result by the caller (4 KB pages unless its process started with the settings of protocol/malloc-env.ts, the row below).",
         });
       }
     };
