@@ -15,10 +15,8 @@ import { pipeline } from "node:stream/promises";
 import { sendBlobFile } from "./blob-send.ts";
 import { HttpError } from "./http-util.ts";
 import { BLOB_KEY_PATTERN } from "../../protocol/blob-ref.ts";
-import { BlobReadError, readBlobFile, writeBlobFile } from "../../protocol/blob-file.ts";
+import { readBlobFile, writeBlobFile } from "../../protocol/blob-file.ts";
 import { RUN_RETENTION_MS } from "../../protocol/runpod-jobs.ts";
-
-export { BlobReadError };
 
 export type BlobAccess = "read" | "write";
 
@@ -28,8 +26,6 @@ export type BlobAccess = "read" | "write";
  * thread pool of its own.
  */
 const WRITE_BATCH_BYTES = 1024 * 1024;
-
-const KEY_PATTERN = BLOB_KEY_PATTERN;
 
 export interface BlobFilesOptions {
   dir: string;
@@ -88,14 +84,14 @@ export class BlobFiles {
 
   /** Throws 404 for a key that cannot be one of ours, 403 for a token that does not grant `access`. */
   check(key: string, token: string | null, access: BlobAccess): void {
-    if (!KEY_PATTERN.test(key)) throw new HttpError(404, "no such blob");
+    if (!BLOB_KEY_PATTERN.test(key)) throw new HttpError(404, "no such blob");
     const expected = Buffer.from(this.token(key, access));
     const given = Buffer.from(token ?? "");
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(403, `the token does not grant ${access} access to this blob`);
   }
 
   private path(key: string): string {
-    if (!KEY_PATTERN.test(key)) throw new HttpError(404, "no such blob");
+    if (!BLOB_KEY_PATTERN.test(key)) throw new HttpError(404, "no such blob");
     return join(this.dir, key);
   }
 
@@ -160,7 +156,7 @@ export class BlobFiles {
   }
 
   delete(keys: string[]): void {
-    for (const key of keys) if (KEY_PATTERN.test(key)) rmSync(join(this.dir, key), { force: true });
+    for (const key of keys) if (BLOB_KEY_PATTERN.test(key)) rmSync(join(this.dir, key), { force: true });
   }
 
   /** Deletes blobs (and broken-off uploads) past the retention. */

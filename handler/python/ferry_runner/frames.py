@@ -58,7 +58,7 @@ def write_value_file(directory, parts):
     path = os.path.join(directory, name)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        _write_all(fd, [memoryview(part).cast("B") for part in parts if len(part)])
+        _write_all(fd, [view for view in (memoryview(part).cast("B") for part in parts) if view.nbytes])
     except BaseException:
         os.close(fd)
         os.unlink(path)
